@@ -1,0 +1,50 @@
+/// Reads 16-bit little-endian PCM straight out of the bytes a frame arrived in, without copying.
+///
+/// The Voice API sends audio as signed 16-bit little-endian samples. This view decodes each sample on
+/// access with an unaligned load, so it is correct on any host byte order and any buffer alignment.
+public struct PCM16LittleEndian: RandomAccessCollection, Sendable {
+    public typealias Index = Int
+    public typealias Element = Int16
+
+    // An unsafe view: valid only while the caller keeps the underlying bytes alive.
+    @usableFromInline
+    nonisolated(unsafe) let bytes: UnsafeRawBufferPointer
+
+    /// Creates a view over `bytes`; a trailing odd byte is not a sample and is ignored.
+    @inlinable
+    public init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { bytes.count / 2 }
+
+    @inlinable
+    public subscript(position: Int) -> Int16 {
+        precondition(position >= 0 && position < endIndex, "sample index out of range")
+        return Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: position &* 2, as: Int16.self))
+    }
+
+    /// Decodes every sample into `destination`, which must hold at least `count` samples.
+    @inlinable
+    public func copy(into destination: UnsafeMutableBufferPointer<Int16>) {
+        precondition(destination.count >= count, "destination too small")
+        let n = count
+        for i in 0..<n {
+            destination[i] = Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: i &* 2, as: Int16.self))
+        }
+    }
+}
+
+extension PCM16LittleEndian {
+    /// Encodes `samples` as 16-bit little-endian PCM into `destination` (which needs `2 * samples.count` bytes).
+    @inlinable
+    public static func encode(
+        _ samples: UnsafeBufferPointer<Int16>, into destination: UnsafeMutableRawBufferPointer
+    ) {
+        precondition(destination.count >= samples.count * 2, "destination too small")
+        for i in 0..<samples.count {
+            destination.storeBytes(of: samples[i].littleEndian, toByteOffset: i &* 2, as: Int16.self)
+        }
+    }
+}
