@@ -30,21 +30,26 @@ public struct DTMFDetection: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(digit) at \(startMilliseconds) ms for \(durationMilliseconds) ms" }
 }
 
-/// A streaming DTMF detector: eight Goertzel filters over half-overlapping blocks, native at any rate.
+/// A streaming DTMF detector: Goertzel filters (eight tones and their second harmonics) over
+/// half-overlapping blocks, native at any rate from 8 kHz.
 ///
 /// How it decides, block by block (a block is 12.75 ms at every rate: 102 samples at 8 kHz, 204 at
 /// 16 kHz, 306 at 24 kHz, so bins stay 78 Hz wide and 697 Hz is separated from 770 Hz at every rate):
 /// - the strongest row and column bins must each exceed `minimumToneLevel`, beat the other bins of their
-///   group by `relativePeakDB`, respect the twist limits, and together carry `minimumEnergyRatio` of the
-///   block's total energy (single tones, dial tone, speech and music fail here);
-/// - consecutive blocks with the same digit form a run; the run ends after three blocks without it, so a
-///   10 ms dropout does not split a digit and a 40 ms pause does;
+///   group by `relativePeakDB`, respect the twist limits, have no second harmonic within
+///   `secondHarmonicRejectionDB`, and together carry `minimumEnergyRatio` of the block's total energy
+///   (single tones, dial tone, speech and music fail here);
+/// - consecutive blocks with the same digit form a run; the run ends after five blocks without it: a
+///   10 ms dropout spoils at most three blocks (the gap splatters energy into the neighbouring bins), a
+///   40 ms pause spoils at least seven, so the first does not split a digit and the second does;
 /// - at the end of a run the tone's duration is estimated from the Goertzel magnitudes (each sample lies in
 ///   exactly two blocks, so duration = hop x Σ amplitude / full amplitude), which tells a 23 ms tone from
 ///   a 40 ms one regardless of how the tone aligns with the blocks;
 /// - the frequency of each tone is measured from the phase advance of its bin between full blocks, and
 ///   a digit whose tones are off by more than `maximumFrequencyDeviation` is rejected (±1.5% must pass,
-///   ±3.5% must not: a magnitude test alone cannot separate those with bins this wide).
+///   ±3.5% must not: a magnitude test alone cannot separate those with bins this wide). A run with no two
+///   consecutive full blocks (a short tone cut by a dropout) falls back to the phase advance between the
+///   two halves of its strongest block.
 ///
 /// `process` allocates nothing; reports are delivered through a non-escaping closure.
 public struct DTMFDetector: Sendable {
@@ -59,7 +64,9 @@ public struct DTMFDetector: Sendable {
         /// How far the winning bin of each group must stand above the group's next bin, in dB.
         public var relativePeakDB: Double = 8
         /// The share of the block's energy the two tones must carry.
-        public var minimumEnergyRatio: Double = 0.6
+        public var minimumEnergyRatio: Double = 0.7
+        /// How far below its tone each checked harmonic (second, or third for some rows) must stay, in dB.
+        public var secondHarmonicRejectionDB: Double = 12
         /// Shortest tone reported, in milliseconds (QUALITY.md: 40 ms must pass, 23 ms must not).
         public var minimumDurationMilliseconds: Double = 31
         /// Largest relative frequency error of either tone (QUALITY.md: 1.5% must pass, 3.5% must not).
@@ -70,46 +77,49 @@ public struct DTMFDetector: Sendable {
 
     public let sampleRate: Int
     public let configuration: Configuration
+    /// Blocks without the digit that end a run (see the type's documentation).
+    static let missesToEnd = 5
     /// Hop between blocks in samples (a block is two hops).
     public let hop: Int
 
-    // Goertzel coefficients and the rotations that turn its output into block-referenced DFT values.
-    private let coefficient: SIMD8<Float>
-    private let outputCos: SIMD8<Float>
-    private let outputSin: SIMD8<Float>
-    private let finalRe: SIMD8<Float>  // e^{-jω(H-1)}
-    private let finalIm: SIMD8<Float>
-    private let hopRe: SIMD8<Float>  // e^{-jωH}
-    private let hopIm: SIMD8<Float>
-    private let omegaHop: SIMD8<Double>  // ωH, for the phase-advance frequency estimate
-    private let frequencies: SIMD8<Double>
+    // Lanes 0-3 rows, 4-7 columns, 8-11 the rows' second harmonics, 12-15 the columns' second harmonics.
+    private var bank: GoertzelBank<SIMD16<Float>>
+    // The rows' third harmonics, checked instead of the second for 2, 6 and C (see `rowHarmonicIsClear`).
+    private var thirdHarmonics: GoertzelBank<SIMD4<Float>>
+    private let frequencies: [Double]
 
     // Thresholds in the detector's own units (amplitude estimates are peak PCM16 values).
     private let minimumAmplitude: Float
     private let normalTwist: Float
     private let reverseTwist: Float
     private let relativePeak: Float
+    private let secondHarmonic: Float
+    // Bit d set: digit d's column lies more than three bins from twice its row frequency, so the row's
+    // second-harmonic bin measures the harmonic and not the column tone's sidelobes (about -18 dB at
+    // 2.5 bins with a rectangular block). For 1, 2, 3, 5, 6, 9, B and C (2 x 697 = 1394 sits 58 Hz from
+    // 1336, for one) the row's third harmonic is checked instead: it is at least 5.8 bins from any column.
+    private let rowHarmonicIsClear: UInt16
     private let minimumDurationSamples: Double
 
-    // Goertzel state for the half block being filled.
-    private var s1 = SIMD8<Float>()
-    private var s2 = SIMD8<Float>()
+    // The half block being filled.
     private var halfEnergy: Float = 0
     private var position = 0
     private var halfIndex = 0
 
     // The previous half block's DFT values and energy.
-    private var previousHalfRe = SIMD8<Float>()
-    private var previousHalfIm = SIMD8<Float>()
+    private var previousHalfRe = SIMD16<Float>()
+    private var previousHalfIm = SIMD16<Float>()
     private var previousHalfEnergy: Float = 0
+    private var previousThirdRe = SIMD4<Float>()
+    private var previousThirdIm = SIMD4<Float>()
 
     // Per-bin amplitudes of the last two blocks (for the edge of a run that is about to start).
-    private var amplitudes1 = SIMD8<Float>()
-    private var amplitudes2 = SIMD8<Float>()
+    private var amplitudes1 = SIMD16<Float>()
+    private var amplitudes2 = SIMD16<Float>()
 
     // The previous block's DFT (for the phase advance) and whether it was a hit of the run's digit.
-    private var previousBlockRe = SIMD8<Float>()
-    private var previousBlockIm = SIMD8<Float>()
+    private var previousBlockRe = SIMD16<Float>()
+    private var previousBlockIm = SIMD16<Float>()
     private var previousBlockAmplitude: Float = 0
     private var previousBlockWasHit = false
 
@@ -128,45 +138,34 @@ public struct DTMFDetector: Sendable {
         var rowDeviationSum: Double = 0
         var columnDeviationSum: Double = 0
         var deviationCount = 0
+        // The strongest block's own (half against half) frequency estimate, for runs with no full pair.
+        var strongestRowDeviation: Double = 0
+        var strongestColumnDeviation: Double = 0
     }
 
-    /// Creates a detector for a stream at `sampleRate` (8, 16, 24 or 48 kHz, or any rate from 4 kHz).
+    /// Creates a detector for a stream at `sampleRate` (8, 16, 24 or 48 kHz, or any rate from 8 kHz).
     public init(sampleRate: Int, configuration: Configuration = Configuration()) {
-        precondition((4000...192_000).contains(sampleRate), "unsupported DTMF detector rate \(sampleRate)")
+        precondition((8000...192_000).contains(sampleRate), "unsupported DTMF detector rate \(sampleRate)")
         self.sampleRate = sampleRate
         self.configuration = configuration
         let h = max(8, Int((51.0 * Double(sampleRate) / 8000).rounded()))
         hop = h
         let rate = Double(sampleRate)
-        let freqs = DTMF.rowFrequencies + DTMF.columnFrequencies
-        var coef = SIMD8<Float>(), oc = SIMD8<Float>(), os = SIMD8<Float>()
-        var fr = SIMD8<Float>(), fi = SIMD8<Float>(), hr = SIMD8<Float>(), hi = SIMD8<Float>()
-        var wh = SIMD8<Double>(), fq = SIMD8<Double>()
-        for i in 0..<8 {
-            let w = 2 * Double.pi * freqs[i] / rate
-            coef[i] = Float(2 * cos(w))
-            oc[i] = Float(cos(w))
-            os[i] = Float(sin(w))
-            fr[i] = Float(cos(-w * Double(h - 1)))
-            fi[i] = Float(sin(-w * Double(h - 1)))
-            hr[i] = Float(cos(-w * Double(h)))
-            hi[i] = Float(sin(-w * Double(h)))
-            wh[i] = w * Double(h)
-            fq[i] = freqs[i]
-        }
-        coefficient = coef
-        outputCos = oc
-        outputSin = os
-        finalRe = fr
-        finalIm = fi
-        hopRe = hr
-        hopIm = hi
-        omegaHop = wh
-        frequencies = fq
+        let fundamentals = DTMF.rowFrequencies + DTMF.columnFrequencies
+        frequencies = fundamentals + fundamentals.map { 2 * $0 }
+        bank = GoertzelBank(frequencies: frequencies, sampleRate: sampleRate, blockLength: h)
+        thirdHarmonics = GoertzelBank(frequencies: DTMF.rowFrequencies.map { 3 * $0 }, sampleRate: sampleRate, blockLength: h)
         minimumAmplitude = Float(DTMF.amplitude(dBm0: configuration.minimumToneLevelDBm0))
         normalTwist = Float(pow(10, configuration.maximumNormalTwistDB / 10))
         reverseTwist = Float(pow(10, configuration.maximumReverseTwistDB / 10))
         relativePeak = Float(pow(10, configuration.relativePeakDB / 10))
+        secondHarmonic = Float(pow(10, configuration.secondHarmonicRejectionDB / 10))
+        let binWidth = rate / Double(2 * h)
+        var clear: UInt16 = 0
+        for d in 0..<16 where abs(2 * DTMF.rowFrequencies[d / 4] - DTMF.columnFrequencies[d % 4]) > 3 * binWidth {
+            clear |= 1 << d
+        }
+        rowHarmonicIsClear = clear
         minimumDurationSamples = configuration.minimumDurationMilliseconds * rate / 1000
     }
 
@@ -179,19 +178,14 @@ public struct DTMFDetector: Sendable {
         let n = samples.count
         while i < n {
             let take = min(hop - position, n - i)
-            var a = s1
-            var b = s2
+            let chunk = UnsafeBufferPointer(rebasing: samples[i..<(i + take)])
+            bank.update(chunk)
+            thirdHarmonics.update(chunk)
             var e = halfEnergy
-            let c = coefficient
-            for j in i..<(i + take) {
-                let x = Float(samples[j])
-                let s0 = c * a - b + SIMD8(repeating: x)
-                b = a
-                a = s0
-                e += x * x
+            for x in chunk {
+                let f = Float(x)
+                e += f * f
             }
-            s1 = a
-            s2 = b
             halfEnergy = e
             position += take
             i += take
@@ -207,37 +201,47 @@ public struct DTMFDetector: Sendable {
     }
 
     private mutating func finishHalf(report: (DTMFDetection) -> Void) {
-        // DFT of this half block, referenced to its first sample.
-        let yRe = s1 - outputCos * s2
-        let yIm = outputSin * s2
-        let re = yRe * finalRe - yIm * finalIm
-        let im = yRe * finalIm + yIm * finalRe
+        // DFTs of this half block, referenced to its first sample.
+        let (re, im) = bank.finish()
+        let (re3, im3) = thirdHarmonics.finish()
         let energy = halfEnergy
-        s1 = SIMD8()
-        s2 = SIMD8()
         halfEnergy = 0
         position = 0
         defer {
             previousHalfRe = re
             previousHalfIm = im
+            previousThirdRe = re3
+            previousThirdIm = im3
             previousHalfEnergy = energy
             halfIndex += 1
         }
         guard halfIndex >= 1 else { return }
         // The full block: the previous half followed by this one.
-        let blockRe = previousHalfRe + (re * hopRe - im * hopIm)
-        let blockIm = previousHalfIm + (re * hopIm + im * hopRe)
-        analyseBlock(re: blockRe, im: blockIm, energy: previousHalfEnergy + energy, report: report)
+        let blockRe = previousHalfRe + (re * bank.shiftRe - im * bank.shiftIm)
+        let blockIm = previousHalfIm + (re * bank.shiftIm + im * bank.shiftRe)
+        let thirdRe = previousThirdRe + (re3 * thirdHarmonics.shiftRe - im3 * thirdHarmonics.shiftIm)
+        let thirdIm = previousThirdIm + (re3 * thirdHarmonics.shiftIm + im3 * thirdHarmonics.shiftRe)
+        analyseBlock(
+            re: blockRe, im: blockIm, energy: previousHalfEnergy + energy,
+            thirdHarmonicPower: thirdRe * thirdRe + thirdIm * thirdIm,
+            halves: (previousHalfRe, previousHalfIm, re, im), report: report)
     }
 
-    private mutating func analyseBlock(re: SIMD8<Float>, im: SIMD8<Float>, energy: Float, report: (DTMFDetection) -> Void) {
+    private typealias Halves = (firstRe: SIMD16<Float>, firstIm: SIMD16<Float>, secondRe: SIMD16<Float>, secondIm: SIMD16<Float>)
+
+    private mutating func analyseBlock(
+        re: SIMD16<Float>, im: SIMD16<Float>, energy: Float, thirdHarmonicPower: SIMD4<Float>, halves: Halves,
+        report: (DTMFDetection) -> Void
+    ) {
         let blockLength = Float(2 * hop)
         // Peak amplitude of a sine in each bin: 2|X|/N.
         let power = re * re + im * im
-        var amplitudes = SIMD8<Float>()
-        for k in 0..<8 { amplitudes[k] = 2 * power[k].squareRoot() / blockLength }
+        var amplitudes = SIMD16<Float>()
+        for k in 0..<16 { amplitudes[k] = 2 * power[k].squareRoot() / blockLength }
 
-        let digit = classify(power: power, amplitudes: amplitudes, energy: energy, blockLength: blockLength)
+        let digit = classify(
+            power: power, thirdHarmonicPower: thirdHarmonicPower, amplitudes: amplitudes, energy: energy,
+            blockLength: blockLength)
         let centre = Double(halfIndex * hop)  // the block spans [(h-1)H, (h+1)H)
 
         if run.digit >= 0 {
@@ -249,7 +253,11 @@ public struct DTMFDetector: Sendable {
                 run.weightedCentre += run.pendingWeightedCentre + Double(amplitude) * centre
                 run.pendingAmplitudeSum = 0
                 run.pendingWeightedCentre = 0
-                run.maximumAmplitude = max(run.maximumAmplitude, Double(amplitude))
+                if Double(amplitude) > run.maximumAmplitude {
+                    run.maximumAmplitude = Double(amplitude)
+                    run.strongestRowDeviation = deviation(row, from: (halves.firstRe, halves.firstIm), to: (halves.secondRe, halves.secondIm))
+                    run.strongestColumnDeviation = deviation(column, from: (halves.firstRe, halves.firstIm), to: (halves.secondRe, halves.secondIm))
+                }
                 run.hits += 1
                 run.misses = 0
                 if previousBlockWasHit {
@@ -261,7 +269,7 @@ public struct DTMFDetector: Sendable {
             run.pendingAmplitudeSum += Double(amplitude)
             run.pendingWeightedCentre += Double(amplitude) * centre
             run.misses += 1
-            if digit >= 0 || run.misses >= 3 {
+            if digit >= 0 || run.misses >= Self.missesToEnd {
                 endRun(report: report)
             } else {
                 rememberBlock(re: re, im: im, amplitude: amplitude, hit: false, amplitudes: amplitudes)
@@ -270,6 +278,8 @@ public struct DTMFDetector: Sendable {
         }
         if digit >= 0 {
             startRun(digit: digit, amplitudes: amplitudes, centre: centre)
+            run.strongestRowDeviation = deviation(digit / 4, from: (halves.firstRe, halves.firstIm), to: (halves.secondRe, halves.secondIm))
+            run.strongestColumnDeviation = deviation(4 + digit % 4, from: (halves.firstRe, halves.firstIm), to: (halves.secondRe, halves.secondIm))
             let amplitude = amplitudes[digit / 4] + amplitudes[4 + digit % 4]
             rememberBlock(re: re, im: im, amplitude: amplitude, hit: true, amplitudes: amplitudes)
         } else {
@@ -278,7 +288,10 @@ public struct DTMFDetector: Sendable {
     }
 
     /// The digit this block shows (0...15), or -1.
-    private func classify(power: SIMD8<Float>, amplitudes: SIMD8<Float>, energy: Float, blockLength: Float) -> Int {
+    private func classify(
+        power: SIMD16<Float>, thirdHarmonicPower: SIMD4<Float>, amplitudes: SIMD16<Float>, energy: Float,
+        blockLength: Float
+    ) -> Int {
         var row = 0
         for k in 1..<4 where power[k] > power[row] { row = k }
         var column = 4
@@ -295,15 +308,20 @@ public struct DTMFDetector: Sendable {
         for k in 4..<8 where k != column {
             if power[k] * relativePeak > columnPower { return -1 }
         }
+        // DTMF tones are pure; voices and instruments that land on a row and a column carry harmonics.
+        let digit = row * 4 + (column - 4)
+        if power[8 + column] * secondHarmonic > columnPower { return -1 }
+        let rowHarmonic = rowHarmonicIsClear & (1 << digit) != 0 ? power[8 + row] : thirdHarmonicPower[row]
+        if rowHarmonic * secondHarmonic > rowPower { return -1 }
         // The two tones must carry most of the block's energy: sine power is A²/2, block power is E/N.
         let tonePower = (amplitudes[row] * amplitudes[row] + amplitudes[column] * amplitudes[column]) / 2
         guard energy > 0, tonePower >= Float(configuration.minimumEnergyRatio) * energy / blockLength else {
             return -1
         }
-        return row * 4 + (column - 4)
+        return digit
     }
 
-    private mutating func startRun(digit: Int, amplitudes: SIMD8<Float>, centre: Double) {
+    private mutating func startRun(digit: Int, amplitudes: SIMD16<Float>, centre: Double) {
         run = Run()
         run.digit = digit
         run.hits = 1
@@ -320,7 +338,7 @@ public struct DTMFDetector: Sendable {
     }
 
     private mutating func rememberBlock(
-        re: SIMD8<Float>, im: SIMD8<Float>, amplitude: Float, hit: Bool, amplitudes: SIMD8<Float>
+        re: SIMD16<Float>, im: SIMD16<Float>, amplitude: Float, hit: Bool, amplitudes: SIMD16<Float>
     ) {
         previousBlockRe = re
         previousBlockIm = im
@@ -331,23 +349,24 @@ public struct DTMFDetector: Sendable {
     }
 
     /// Adds the phase-advance frequency estimate of a pair of consecutive, equally strong (full) blocks.
-    private mutating func measureFrequency(row: Int, column: Int, re: SIMD8<Float>, im: SIMD8<Float>, amplitude: Float) {
+    private mutating func measureFrequency(row: Int, column: Int, re: SIMD16<Float>, im: SIMD16<Float>, amplitude: Float) {
         // Blocks only partly covered by the tone have a shifted phase; use pairs of full blocks only.
         let previous = previousBlockAmplitude
         guard abs(amplitude - previous) <= 0.1 * max(amplitude, previous) else { return }
-        func deviation(_ k: Int) -> Double {
-            // arg(X_k · conj(X_{k-1})) is ωH for a tone exactly at the bin frequency.
-            let pr = Double(previousBlockRe[k]), pi = Double(previousBlockIm[k])
-            let cr = Double(re[k]), ci = Double(im[k])
-            let advance = atan2(ci * pr - cr * pi, cr * pr + ci * pi)
-            var d = advance - omegaHop[k]
-            d -= 2 * .pi * (d / (2 * .pi)).rounded()
-            // δω = d / H rad/sample → Hz, relative to the nominal frequency.
-            return d / Double(hop) * Double(sampleRate) / (2 * .pi) / frequencies[k]
-        }
-        run.rowDeviationSum += deviation(row)
-        run.columnDeviationSum += deviation(column)
+        run.rowDeviationSum += deviation(row, from: (previousBlockRe, previousBlockIm), to: (re, im))
+        run.columnDeviationSum += deviation(column, from: (previousBlockRe, previousBlockIm), to: (re, im))
         run.deviationCount += 1
+    }
+
+    /// The relative frequency error of bin `k` from the phase advance between two DFTs taken one hop apart.
+    private func deviation(_ k: Int, from a: (SIMD16<Float>, SIMD16<Float>), to b: (SIMD16<Float>, SIMD16<Float>)) -> Double {
+        // arg(X_b · conj(X_a)) is ωH for a tone exactly at the bin frequency.
+        let pr = Double(a.0[k]), pi = Double(a.1[k])
+        let cr = Double(b.0[k]), ci = Double(b.1[k])
+        var d = atan2(ci * pr - cr * pi, cr * pr + ci * pi) - bank.omegaBlock[k]
+        d -= 2 * .pi * (d / (2 * .pi)).rounded()
+        // δω = d / H rad/sample, in Hz, relative to the nominal frequency.
+        return d / Double(hop) * Double(sampleRate) / (2 * .pi) / frequencies[k]
     }
 
     private mutating func endRun(report: (DTMFDetection) -> Void) {
@@ -357,9 +376,10 @@ public struct DTMFDetector: Sendable {
         let total = r.amplitudeSum + r.pendingAmplitudeSum
         guard r.digit >= 0, r.maximumAmplitude > 0, total > 0 else { return }
         let duration = Double(hop) * total / r.maximumAmplitude
-        guard duration >= minimumDurationSamples, r.deviationCount > 0 else { return }
-        let rowDeviation = r.rowDeviationSum / Double(r.deviationCount)
-        let columnDeviation = r.columnDeviationSum / Double(r.deviationCount)
+        guard duration >= minimumDurationSamples else { return }
+        let pairs = Double(r.deviationCount)
+        let rowDeviation = pairs > 0 ? r.rowDeviationSum / pairs : r.strongestRowDeviation
+        let columnDeviation = pairs > 0 ? r.columnDeviationSum / pairs : r.strongestColumnDeviation
         let limit = configuration.maximumFrequencyDeviation
         guard abs(rowDeviation) <= limit, abs(columnDeviation) <= limit else { return }
         let centre = (r.weightedCentre + r.pendingWeightedCentre) / total

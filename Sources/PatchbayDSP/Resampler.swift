@@ -23,7 +23,8 @@ public enum ResamplerError: Error, Equatable, CustomStringConvertible {
 /// Feed it 20 ms frames one after another; the filter history carries across calls, so the output is
 /// continuous. Quality 5 is the default: QUALITY.md's passband, aliasing and round-trip SNR figures are
 /// measured against it in the tests (quality 0-3 miss the 3.4 kHz passband figure, 4 misses the 90 dB
-/// aliasing figure). Its delay is `latencySeconds` (about 1.3 ms at quality 5, the filter's group delay).
+/// aliasing figure). Its delay is `latencySeconds`: half the filter, 40 samples at the lower of the two
+/// rates at quality 5 (5 ms for pairs with 8 kHz, 2.5 ms with 16 kHz, 1.7 ms with 24 kHz).
 ///
 /// Non-copyable: it owns its C state, which is released when the value goes away.
 public struct Resampler: ~Copyable, @unchecked Sendable {
