@@ -1,4 +1,5 @@
 import PatchbayDSP
+import Synchronization
 import Testing
 
 @Suite struct SampleRingTests {
@@ -67,39 +68,50 @@ import Testing
 
     @Test("a producer thread and a consumer thread never see torn or reordered audio")
     func concurrent() async {
-        let ring = SampleRing(minimumCapacity: 256)
-        let total = 2_000_000
+        // A small ring, small writes and reads nearly the ring's size keep the producer lapping the
+        // consumer mid-copy, the case the read's compare-and-swap exists for.
+        let ring = SampleRing(minimumCapacity: 64)
+        let finished = DoneFlag()
+        let total = 4_000_000
         async let produced: Void = Task.detached {
-            var buffer = [Int16](repeating: 0, count: 160)
+            var buffer = [Int16](repeating: 0, count: 16)
             var v = 0
             while v < total {
-                for i in 0..<160 { buffer[i] = Int16(truncatingIfNeeded: v + i) }
+                for i in 0..<16 { buffer[i] = Int16(truncatingIfNeeded: v + i) }
                 buffer.withUnsafeBufferPointer { ring.write($0) }
-                v += 160
+                v += 16
             }
+            finished.value.store(true, ordering: .releasing)
         }.value
         let consumed = await Task.detached { () -> (ok: Bool, got: Int) in
-            var out = [Int16](repeating: 0, count: 100)
+            var out = [Int16](repeating: 0, count: 60)
             var got = 0
             var last: Int16?
             var ok = true
-            var idle = 0
-            while idle < 1_000_000 {
+            while true {
+                let done = finished.value.load(ordering: .acquiring)
                 let n = out.withUnsafeMutableBufferPointer { ring.read(into: $0) }
-                if n == 0 { idle += 1; continue }
-                idle = 0
-                for v in out[0..<n] {
-                    // Dropping is allowed (the producer may lap us); going backwards or tearing is not.
-                    if let l = last, v == l { ok = false }
-                    last = v
+                if n == 0 {
+                    if done { break }
+                    continue
                 }
+                // One read returns one contiguous run of the stream, so its samples are consecutive;
+                // a torn slot (overwritten while copied) would break the run. Between reads the
+                // stream may jump forward by any amount (the producer lapped us and dropped audio).
+                for i in 1..<n where out[i] != out[i - 1] &+ 1 { ok = false }
+                if let l = last, out[0] == l { ok = false }
+                last = out[n - 1]
                 got += n
-                if got + ring.dropped >= total { break }
             }
             return (ok, got)
         }.value
         await produced
         #expect(consumed.ok)
-        #expect(consumed.got + ring.dropped == total)
+        #expect(consumed.got + ring.dropped == total, "read \(consumed.got), dropped \(ring.dropped)")
     }
+}
+
+/// Tells the consumer thread that the producer has written everything.
+private final class DoneFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
