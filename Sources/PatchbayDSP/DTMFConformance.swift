@@ -15,6 +15,14 @@ public struct DTMFConformanceCase: Sendable {
     public let sampleRate: Int
     public let samples: [Int16]
 
+    public init(condition: String, name: String, expected: String, sampleRate: Int, samples: [Int16]) {
+        self.condition = condition
+        self.name = name
+        self.expected = expected
+        self.sampleRate = sampleRate
+        self.samples = samples
+    }
+
     /// Whether this is a must-detect case (else must-not-detect).
     public var mustDetect: Bool { !expected.isEmpty }
 }

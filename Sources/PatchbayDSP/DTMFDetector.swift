@@ -195,8 +195,16 @@ public struct DTMFDetector: Sendable {
         }
     }
 
-    /// Ends any tone still in progress (at the end of a stream) and reports it if it qualifies.
+    /// Ends the stream: analyses its tail as if silence followed (so a tone running to the very end is
+    /// measured like any other) and reports a tone still in progress if it qualifies. The detector is then
+    /// ready for a new stream position: `samplesProcessed` includes the silence fed in.
     public mutating func flush(report: (DTMFDetection) -> Void) {
+        // Every sample lies in two blocks; two halves of silence complete the blocks holding the tail.
+        let silence = hop - position + hop
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: silence) { zeros in
+            zeros.initialize(repeating: 0)
+            process(UnsafeBufferPointer(zeros), report: report)
+        }
         if run.digit >= 0 { endRun(report: report) }
     }
 
@@ -215,8 +223,8 @@ public struct DTMFDetector: Sendable {
             previousHalfEnergy = energy
             halfIndex += 1
         }
-        guard halfIndex >= 1 else { return }
-        // The full block: the previous half followed by this one.
+        // The full block: the previous half followed by this one (the stream is taken to start after
+        // silence, so the first block is [-H, H) and the first samples lie in two blocks like all others).
         let blockRe = previousHalfRe + (re * bank.shiftRe - im * bank.shiftIm)
         let blockIm = previousHalfIm + (re * bank.shiftIm + im * bank.shiftRe)
         let thirdRe = previousThirdRe + (re3 * thirdHarmonics.shiftRe - im3 * thirdHarmonics.shiftIm)

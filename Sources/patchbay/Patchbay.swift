@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `patchbay` command: the gateway and its audio tools.
+@main
+struct Patchbay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "patchbay",
+        abstract: "A real-time media gateway for Voice API websocket audio, and its audio tools.",
+        version: "0.1.0",
+        subcommands: [DTMFCommand.self, ResampleCommand.self]
+    )
+}

@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+// Patchbay benchmarks: a separate package so the main package never depends on package-benchmark.
+import PackageDescription
+
+// The Patchbay package under test: the enclosing checkout by default; PATCHBAY_PACKAGE_PATH points at another
+// (e.g. a `git archive` snapshot of one commit, so a benchmark run is not disturbed by edits in progress).
+let patchbayPath = Context.environment["PATCHBAY_PACKAGE_PATH"] ?? ".."
+
+let package = Package(
+    name: "PatchbayBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Patchbay", path: patchbayPath),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // Fixture and per-step/pipeline state shared by the benchmarks and the driver.
+        .target(
+            name: "PatchbayBenchSupport",
+            dependencies: [
+                .product(name: "PatchbayDSP", package: "Patchbay"),
+                .product(name: "PatchbayCodecs", package: "Patchbay"),
+            ]
+        ),
+        // A plain executable timing the same code with ContinuousClock, for the Swift/C ratio and callgrind.
+        .executableTarget(
+            name: "pipeline-driver",
+            dependencies: ["PatchbayBenchSupport", .product(name: "PatchbayDSP", package: "Patchbay")]
+        ),
+        .executableTarget(
+            name: "DSP",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                "PatchbayBenchSupport",
+                .product(name: "PatchbayDSP", package: "Patchbay"),
+            ],
+            path: "Benchmarks/DSP",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
