@@ -14,9 +14,14 @@ let package = Package(
         .executable(name: "patchbay", targets: ["patchbay"]),
         .library(name: "PatchbayDSP", targets: ["PatchbayDSP"]),
         .library(name: "PatchbayCodecs", targets: ["PatchbayCodecs"]),
+        .library(name: "PatchbayEngine", targets: ["PatchbayEngine"]),
+        .library(name: "PatchbayServer", targets: ["PatchbayServer"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // System libraries from Debian: libspeexdsp-dev, libsndfile1-dev, libopus-dev.
@@ -38,10 +43,30 @@ let package = Package(
             name: "PatchbayCodecs",
             dependencies: ["PatchbayDSP", "CSndFile", "COpus"],
             swiftSettings: strictSettings),
+        .target(
+            name: "PatchbayEngine",
+            dependencies: [
+                "PatchbayDSP", "PatchbayCodecs",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "PatchbayServer",
+            dependencies: [
+                "PatchbayEngine", "PatchbayDSP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayDSP", "PatchbayCodecs",
+                "PatchbayDSP", "PatchbayCodecs", "PatchbayEngine", "PatchbayServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings),
@@ -54,6 +79,17 @@ let package = Package(
             name: "PatchbayCodecsTests",
             dependencies: ["PatchbayCodecs", "PatchbayDSP"],
             resources: [],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PatchbayServerTests",
+            dependencies: [
+                "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayCLITests",

@@ -306,7 +306,11 @@ public struct DTMFDetector: Sendable {
         for k in 5..<8 where power[k] > power[column] { column = k }
         let rowPower = power[row]
         let columnPower = power[column]
-        guard amplitudes[row] >= minimumAmplitude, amplitudes[column] >= minimumAmplitude else { return -1 }
+        // Hysteresis: a tone already being tracked may sag 6 dB below the floor without ending, so a
+        // tone right at the floor is not split into two digits by its level wavering across it.
+        let tracking = run.digit >= 0 && row * 4 + (column - 4) == run.digit
+        let floor = tracking ? minimumAmplitude * 0.5 : minimumAmplitude
+        guard amplitudes[row] >= floor, amplitudes[column] >= floor else { return -1 }
         // Twist: compare the tones' powers.
         guard columnPower <= rowPower * normalTwist, rowPower <= columnPower * reverseTwist else { return -1 }
         // Each winner must stand clear of the rest of its group.

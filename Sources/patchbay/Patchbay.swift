@@ -2,11 +2,11 @@ import ArgumentParser
 
 /// The `patchbay` command: the gateway and its audio tools.
 @main
-struct Patchbay: ParsableCommand {
+struct Patchbay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patchbay",
         abstract: "A real-time media gateway for Voice API websocket audio, and its audio tools.",
         version: "0.1.0",
-        subcommands: [DTMFCommand.self, ResampleCommand.self]
+        subcommands: [ServeCommand.self, DTMFCommand.self, ResampleCommand.self]
     )
 }

@@ -476,7 +476,8 @@ static void dtmf_finish_half(dtmf_detector *d, dtmf_report report, void *context
     float energy = d->half_energy;
     d->half_energy = 0;
     d->position = 0;
-    if (d->half_index >= 1) {
+    /* The stream is taken to start after silence: the first block is [-H, H). */
+    {
         const goertzel_bank *b = &d->bank, *t = &d->third_harmonics;
         float block_re[16], block_im[16], third_re[4], third_im[4], third_power[4];
         for (int k = 0; k < 16; k++) {

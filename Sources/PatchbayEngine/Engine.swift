@@ -1,0 +1,193 @@
+public import Foundation
+public import Logging
+public import PatchbayCodecs
+public import PatchbayDSP
+
+/// Why a control operation on a leg failed.
+public enum EngineError: Error, Equatable, CustomStringConvertible {
+    /// The leg is not (or no longer) attached.
+    case unknownLeg(UUID)
+    /// An echo leg plays nothing: its audio goes straight back.
+    case echoLeg(UUID)
+    case invalidDigits(DTMFGeneratorError)
+    case audio(AudioDecoderError)
+
+    public var description: String {
+        switch self {
+        case .unknownLeg(let id): "unknown leg \(id)"
+        case .echoLeg(let id): "leg \(id) is an echo leg: it hears only itself"
+        case .invalidDigits(let e): e.description
+        case .audio(let e): e.description
+        }
+    }
+}
+
+/// The media engine: legs in conversations on a fixed set of media shards.
+///
+/// A conversation lives on one shard (chosen from its name), so its legs are mixed in one place without
+/// locks. Control operations (attach, detach, play, stop) are queued onto the shard and take effect at
+/// the next tick.
+public final class Engine: Sendable {
+    public struct Configuration: Sendable {
+        /// Media shards (serial queues with a 20 ms clock each); about one per core.
+        public var shards: Int
+        /// Run the DTMF detector on every leg's inbound audio.
+        public var detectDTMF: Bool
+
+        public init(shards: Int = ProcessInfo.processInfo.activeProcessorCount, detectDTMF: Bool = true) {
+            self.shards = max(1, shards)
+            self.detectDTMF = detectDTMF
+        }
+    }
+
+    public let configuration: Configuration
+    public let metrics: EngineMetrics
+    public let events: EventHub
+    private let shards: [MediaShard]
+    private let registry = LegRegistry()
+    private let logger: Logger
+
+    public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "patchbay.engine")) {
+        self.configuration = configuration
+        self.logger = logger
+        let metrics = EngineMetrics()
+        let events = EventHub()
+        self.metrics = metrics
+        self.events = events
+        shards = (0..<configuration.shards).map {
+            MediaShard(index: $0, metrics: metrics, events: events, detectDTMF: configuration.detectDTMF, logger: logger)
+        }
+    }
+
+    /// Starts every shard's clock.
+    public func start() {
+        for shard in shards { shard.start() }
+    }
+
+    /// Stops the clocks (legs still attached stop receiving frames) and ends the event streams.
+    public func shutdown() {
+        for shard in shards { shard.stop() }
+        events.finish()
+    }
+
+    /// The legs attached now.
+    public var legs: [Leg] { registry.all }
+
+    public func leg(_ id: UUID) -> Leg? { registry[id] }
+
+    /// Attaches a leg: it joins its conversation and hears the others from the next tick. An echo leg
+    /// joins no conversation (its I/O echoes it) but is listed and counted like any other.
+    public func attach(_ leg: Leg) {
+        registry.insert(leg)
+        metrics.legsActive.increment()
+        if !leg.isEcho { shard(for: leg).attach(leg) }
+        events.publish(EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .legStarted))
+    }
+
+    /// Detaches a leg (idempotent).
+    public func detach(_ leg: Leg) {
+        guard registry.remove(leg.id) != nil else { return }
+        metrics.legsActive.decrement()
+        if !leg.isEcho { shard(for: leg).detach(leg) }
+        events.publish(
+            EngineEvent(
+                leg: leg.id, conversation: leg.conversationName,
+                kind: .legEnded(duration: Date().timeIntervalSince(leg.startTime))))
+    }
+
+    /// Plays `player` into the leg, mixed with whatever else it hears.
+    public func play(_ player: Player, on legID: UUID) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        guard !leg.isEcho else { throw .echoLeg(legID) }
+        shard(for: leg).queue.async {
+            leg.media?.players.append(player)
+        }
+    }
+
+    /// Decodes a wav or mp3 (file bytes) to the leg's rate and plays it `loop` times (0 = forever).
+    /// Decoding runs on the caller's thread: call it off any media tick.
+    /// - Returns: the player's id.
+    @discardableResult
+    public func playAudio(bytes: [UInt8], loop: Int = 1, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        let audio: DecodedAudio
+        do {
+            audio = try AudioDecoder(outputRate: leg.sampleRate).decode(bytes: bytes)
+        } catch {
+            throw .audio(error)
+        }
+        let player = Player(source: .clip(PCMLoop(samples: audio.samples, loopCount: max(0, loop))), level: level)
+        try play(player, on: legID)
+        return player.id
+    }
+
+    /// Decodes a wav or mp3 file and plays it; see `playAudio(bytes:loop:level:on:)`.
+    @discardableResult
+    public func playAudio(fileAtPath path: String, loop: Int = 1, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        let audio: DecodedAudio
+        do {
+            audio = try AudioDecoder(outputRate: leg.sampleRate).decode(fileAtPath: path)
+        } catch {
+            throw .audio(error)
+        }
+        let player = Player(source: .clip(PCMLoop(samples: audio.samples, loopCount: max(0, loop))), level: level)
+        try play(player, on: legID)
+        return player.id
+    }
+
+    /// Plays DTMF digits into the leg (0-9 * # A-D, `p` = 500 ms pause) with QUALITY.md's defaults.
+    @discardableResult
+    public func playDTMF(_ digits: String, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        let generator: DTMFGenerator
+        do {
+            generator = try DTMFGenerator(digits: digits, configuration: .init(sampleRate: leg.sampleRate))
+        } catch {
+            throw .invalidDigits(error)
+        }
+        let player = Player(source: .tones(generator), level: level)
+        try play(player, on: legID)
+        return player.id
+    }
+
+    /// Stops the leg's players of `kind` (all players when nil).
+    public func stopPlayers(_ kind: Player.Kind? = nil, on legID: UUID) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        guard !leg.isEcho else { return }
+        let events = events
+        shard(for: leg).queue.async {
+            guard let media = leg.media else { return }
+            let stopped = media.players.filter { kind == nil || $0.kind == kind }
+            media.players.removeAll { kind == nil || $0.kind == kind }
+            for p in stopped {
+                events.publish(
+                    EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .playerFinished(player: p.id, stopped: true)))
+            }
+        }
+    }
+
+    /// Records a DTMF digit the peer reported (`websocket:dtmf`).
+    public func peerReportedDTMF(_ digit: Character, durationMilliseconds: Int, on leg: Leg) {
+        metrics.dtmfReported.add()
+        events.publish(
+            EngineEvent(
+                leg: leg.id, conversation: leg.conversationName,
+                kind: .dtmf(digit: digit, durationMilliseconds: durationMilliseconds, startMilliseconds: nil, detected: false)))
+    }
+
+    /// Runs `body` on the leg's shard queue after the work queued before it (tests use it as a barrier).
+    public func synchronize(with legID: UUID) {
+        guard let leg = registry[legID], !leg.isEcho else { return }
+        shard(for: leg).queue.sync {}
+    }
+
+    private func shard(for leg: Leg) -> MediaShard {
+        // FNV-1a over the conversation name: stable, so all of a conversation's legs meet on one shard.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in leg.conversationName.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        return shards[Int(hash % UInt64(shards.count))]
+    }
+}

@@ -1,0 +1,96 @@
+public import Foundation
+public import PatchbayDSP
+import Synchronization
+
+/// One websocket audio connection: a participant in a conversation.
+///
+/// Threading: the rings cross between the leg's I/O (an event loop) and its shard, one writer and one
+/// reader each; mute and earmuff are atomics any thread may set; the DSP state below "shard-owned" is
+/// touched only on the shard's queue (its tick and the control blocks it runs). That split is why the
+/// class can be `@unchecked Sendable`.
+public final class Leg: @unchecked Sendable {
+    public enum Direction: String, Sendable {
+        /// The peer connected to Patchbay (the Voice API's calls).
+        case inbound
+        /// Patchbay connected out to the peer (a speech/AI service).
+        case outbound
+    }
+
+    public let id: UUID
+    public let conversationName: String
+    public let direction: Direction
+    public let sampleRate: Int
+    /// Samples in one 20 ms frame at the leg's rate.
+    public let frameSamples: Int
+    /// The fields of the peer's `websocket:connected` message other than `event` and `content-type`
+    /// (the NCCO endpoint's headers, flattened), as text.
+    public let headers: [String: String]
+    public let startTime: Date
+    /// When true the leg hears its own audio with no delay and joins no conversation (the I/O layer
+    /// echoes each frame as it arrives); used by tests and `patchbay bench`.
+    public let isEcho: Bool
+
+    /// Audio from the peer, written by the I/O, read by the shard.
+    public let inbound: SampleRing
+    /// Audio for the peer, written by the shard, read by the I/O.
+    public let outbound: SampleRing
+    /// Frames beyond this many in `inbound` at a tick are dropped (oldest first) to bound the delay a
+    /// burst would otherwise add for the rest of the call.
+    public let inboundDepthLimit: Int
+
+    public let transport: any LegTransport
+    public let waker: OutboundWaker
+
+    private let muted = Atomic<Bool>(false)
+    private let earmuffed = Atomic<Bool>(false)
+
+    /// Per-leg counts (also summed in `EngineMetrics`).
+    public let framesIn = Counter()
+    public let framesOut = Counter()
+    public let framesConcealed = Counter()
+    public let samplesDropped = Counter()
+
+    // Shard-owned.
+    var media: LegMedia?
+
+    public init(
+        id: UUID = UUID(), conversationName: String? = nil, direction: Direction = .inbound, sampleRate: Int,
+        headers: [String: String] = [:], isEcho: Bool = false, inboundDepthLimit: Int = 3,
+        transport: any LegTransport, waker: OutboundWaker
+    ) {
+        precondition([8000, 16000, 24000, 48000].contains(sampleRate), "unsupported leg rate \(sampleRate)")
+        self.id = id
+        self.conversationName = conversationName ?? id.uuidString.lowercased()
+        self.direction = direction
+        self.sampleRate = sampleRate
+        frameSamples = sampleRate / 50
+        self.headers = headers
+        startTime = Date()
+        self.isEcho = isEcho
+        self.inboundDepthLimit = max(1, inboundDepthLimit)
+        // A second of audio each way: far beyond the depth limit, so the ring itself never drops first.
+        inbound = SampleRing(minimumCapacity: sampleRate)
+        outbound = SampleRing(minimumCapacity: sampleRate)
+        self.transport = transport
+        self.waker = waker
+    }
+
+    /// Muted: the leg's audio is not sent to the other legs of its conversation.
+    public var isMuted: Bool {
+        get { muted.load(ordering: .relaxed) }
+        set { muted.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Earmuffed: the leg hears nothing from the other legs (its own players still play).
+    public var isEarmuffed: Bool {
+        get { earmuffed.load(ordering: .relaxed) }
+        set { earmuffed.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Hands one frame from the peer to the engine (the I/O calls this for every accepted frame).
+    @inlinable
+    public func receive(_ frame: PCM16LittleEndian) {
+        inbound.write(frame)
+        framesIn.add()
+    }
+}

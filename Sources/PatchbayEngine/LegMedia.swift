@@ -1,0 +1,69 @@
+import PatchbayDSP
+
+/// A leg's DSP state on its shard: its detector, its converters to and from the conversation's rate,
+/// its mix bus and players, and the frame buffers a tick works in (all allocated here, once).
+final class LegMedia {
+    /// The largest frame any stage handles: 20 ms at 48 kHz.
+    static let maximumFrameSamples = 960
+
+    let frameSamples: Int
+    var detector: DTMFDetector?
+    private(set) var toMix: RateConverter
+    private(set) var fromMix: RateConverter
+    var bus: MixBus
+    var players: [Player] = []
+
+    /// The leg's audio of this tick at the leg's rate, then at the conversation's rate.
+    let legFrame: UnsafeMutableBufferPointer<Int16>
+    let mixFrame: UnsafeMutableBufferPointer<Int16>
+    /// What the leg hears from the others, at the conversation's rate and at its own.
+    let othersMix: UnsafeMutableBufferPointer<Int16>
+    let othersLeg: UnsafeMutableBufferPointer<Int16>
+    /// One player's frame, and the finished output frame.
+    let scratch: UnsafeMutableBufferPointer<Int16>
+    let output: UnsafeMutableBufferPointer<Int16>
+
+    init(sampleRate: Int, mixRate: Int, detectDTMF: Bool) throws(ResamplerError) {
+        frameSamples = sampleRate / 50
+        detector = detectDTMF ? DTMFDetector(sampleRate: sampleRate) : nil
+        toMix = try RateConverter(from: sampleRate, to: mixRate)
+        fromMix = try RateConverter(from: mixRate, to: sampleRate)
+        bus = MixBus(frameSize: frameSamples)
+        func buffer() -> UnsafeMutableBufferPointer<Int16> {
+            let b = UnsafeMutableBufferPointer<Int16>.allocate(capacity: Self.maximumFrameSamples)
+            b.initialize(repeating: 0)
+            return b
+        }
+        legFrame = buffer()
+        mixFrame = buffer()
+        othersMix = buffer()
+        othersLeg = buffer()
+        scratch = buffer()
+        output = buffer()
+    }
+
+    deinit {
+        for b in [legFrame, mixFrame, othersMix, othersLeg, scratch, output] { b.deallocate() }
+    }
+
+    /// Re-creates the converters for a new conversation rate (a control operation; it allocates).
+    func setMixRate(_ mixRate: Int, legRate: Int) throws(ResamplerError) {
+        guard mixRate != toMix.outputRate else { return }
+        toMix = try RateConverter(from: legRate, to: mixRate)
+        fromMix = try RateConverter(from: mixRate, to: legRate)
+    }
+
+    var mixRate: Int { toMix.outputRate }
+
+    func convertToMix(samples mixSamples: Int) {
+        toMix.convert(
+            UnsafeBufferPointer(rebasing: legFrame[0..<frameSamples]),
+            into: UnsafeMutableBufferPointer(rebasing: mixFrame[0..<mixSamples]))
+    }
+
+    func convertFromMix(samples mixSamples: Int) {
+        fromMix.convert(
+            UnsafeBufferPointer(rebasing: othersMix[0..<mixSamples]),
+            into: UnsafeMutableBufferPointer(rebasing: othersLeg[0..<frameSamples]))
+    }
+}

@@ -1,0 +1,61 @@
+public import Foundation
+public import PatchbayDSP
+public import PatchbayCodecs
+
+/// Audio played into one leg: a decoded clip (looped) or DTMF tones, at the leg's rate, with a level.
+///
+/// Owned by the leg's shard and rendered on its tick; everything it plays was decoded and resampled
+/// before it got here, so rendering copies or synthesises samples and allocates nothing.
+public final class Player {
+    public enum Source {
+        /// A decoded file or stream, already at the leg's rate.
+        case clip(PCMLoop)
+        /// DTMF digits, synthesised at the leg's rate as they play.
+        case tones(DTMFGenerator)
+    }
+
+    public let id: UUID
+    public let level: Level
+    /// What kind of player this is, for stopping players by kind ("stream" or "dtmf").
+    public let kind: Kind
+    private var clip: PCMLoop?
+    private var tones: DTMFGenerator?
+
+    public enum Kind: String, Sendable {
+        case stream
+        case dtmf
+    }
+
+    public init(id: UUID = UUID(), source: Source, level: Level = .unity) {
+        self.id = id
+        self.level = level
+        switch source {
+        case .clip(let loop):
+            clip = loop
+            kind = .stream
+        case .tones(let generator):
+            tones = generator
+            kind = .dtmf
+        }
+    }
+
+    /// Renders the next `frame.count` samples (zeros after the end).
+    /// - Returns: true once the player has nothing more to play.
+    func render(into frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
+        if clip != nil {
+            switch clip!.fill(frame) {
+            case .playing: return false
+            case .finished, .silent: return true
+            }
+        }
+        if tones != nil {
+            tones!.render(into: frame)
+            return tones!.isFinished
+        }
+        frame.update(repeating: 0)
+        return true
+    }
+}
+
+// A player is created on any thread, handed to a shard once, and from then on touched only there.
+extension Player: @unchecked Sendable {}

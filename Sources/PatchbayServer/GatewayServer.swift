@@ -1,0 +1,167 @@
+public import Logging
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+public import PatchbayEngine
+import Synchronization
+
+/// `patchbay serve`: the Voice API websocket endpoint in front of the media engine.
+public final class GatewayServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let engine: Engine
+    let metrics = ServerMetrics()
+    let gate: UpgradeGate
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let outbounds: [ObjectIdentifier: LoopOutbound]
+    private let sslContext: NIOSSLContext?
+    private let serverChannel = Mutex<(any Channel)?>(nil)
+    private let draining = Atomic<Bool>(false)
+
+    /// Creates the server (and its engine) from a validated configuration; `start` binds it.
+    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "patchbay")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let cores = System.coreCount
+        engine = Engine(
+            configuration: .init(shards: configuration.shards == 0 ? cores : configuration.shards, detectDTMF: configuration.detectDTMF),
+            logger: logger)
+        gate = UpgradeGate(configuration: configuration)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: cores)
+        var outbounds: [ObjectIdentifier: LoopOutbound] = [:]
+        for loop in group.makeIterator() {
+            outbounds[ObjectIdentifier(loop)] = LoopOutbound(eventLoop: loop)
+        }
+        self.outbounds = outbounds
+        if let tls = configuration.tls {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+                let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
+                sslContext = try NIOSSLContext(
+                    configuration: .makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key)))
+            } catch {
+                try? group.syncShutdownGracefully()
+                throw ConfigurationError("cannot load TLS certificate \(tls.certificate) / key \(tls.privateKey): \(error)")
+            }
+        } else {
+            sslContext = nil
+        }
+    }
+
+    /// True once `drain` has begun.
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Starts the engine and listens.
+    /// - Returns: the address bound (the port is real even when the configuration asked for 0).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        engine.start()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.configure(channel) }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        serverChannel.withLock { $0 = channel }
+        let address = channel.localAddress!
+        logger.info(
+            "listening",
+            metadata: [
+                "address": "\(address)", "tls": "\(sslContext != nil)",
+                "routes": "\(configuration.routes.map { "\($0.path)=\($0.mode.rawValue)" }.joined(separator: ","))",
+            ])
+        return address
+    }
+
+    private func configure(_ channel: any Channel) throws {
+        let pipeline = channel.pipeline.syncOperations
+        if let sslContext {
+            try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
+        }
+        let http = HTTPHandler(server: self)
+        let httpOnLoop = NIOLoopBound(http, eventLoop: channel.eventLoop)
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: configuration.limits.maxMessageBytes,
+            shouldUpgrade: { [self] channel, head in
+                guard !isDraining else { return channel.eventLoop.makeSucceededFuture(nil) }
+                switch gate.verdict(for: head, openConnections: metrics.connectionsOpen.value) {
+                case .accept: return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                case .unauthorized:
+                    metrics.upgradesUnauthorized.add()
+                    logger.notice("refused an upgrade without valid auth", metadata: ["path": "\(head.uri)"])
+                case .overCapacity:
+                    metrics.upgradesOverCapacity.add()
+                    logger.warning("refused an upgrade at capacity", metadata: ["max_legs": "\(gate.maxLegs)"])
+                case .unknownPath:
+                    break
+                }
+                return channel.eventLoop.makeSucceededFuture(nil)
+            },
+            upgradePipelineHandler: { [self] channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    guard case .accept(let route) = gate.verdict(for: head, openConnections: 0) else {
+                        throw ConfigurationError("route vanished during upgrade")
+                    }
+                    let outbound = outbounds[ObjectIdentifier(channel.eventLoop)]!
+                    let limits = configuration.limits
+                    try channel.pipeline.syncOperations.addHandlers(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64,
+                            maxAccumulatedFrameSize: limits.maxMessageBytes),
+                        LegHandler(
+                            setup: .init(
+                                engine: engine, route: route, limits: limits, metrics: metrics, outbound: outbound,
+                                logger: logger)))
+                }
+            })
+        try pipeline.configureHTTPServerPipeline(
+            withServerUpgrade: (
+                upgraders: [upgrader],
+                completionHandler: { context in
+                    context.pipeline.syncOperations.removeHandler(httpOnLoop.value, promise: nil)
+                }
+            ))
+        try pipeline.addHandler(http)
+    }
+
+    /// Stops accepting, lets legs end on their own until `timeout`, then closes the rest with 1001
+    /// ("going away"), and stops the engine and the event loops.
+    public func drain(timeout: Duration) async {
+        guard !draining.exchange(true, ordering: .relaxed) else { return }
+        let legs = engine.metrics.legsActive.value
+        logger.info("draining", metadata: ["legs": "\(legs)", "timeout": "\(timeout)"])
+        if let channel = serverChannel.withLock({ $0 }) {
+            try? await channel.close()
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while metrics.connectionsOpen.value > 0, clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let remaining = engine.legs
+        if !remaining.isEmpty {
+            logger.notice("closing legs still up at the drain deadline", metadata: ["legs": "\(remaining.count)"])
+            for leg in remaining { leg.transport.close(reason: "server shutting down") }
+            let closeDeadline = clock.now + .seconds(2)
+            while metrics.connectionsOpen.value > 0, clock.now < closeDeadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        await shutdown()
+    }
+
+    /// Stops the engine and the event loops at once (any connection still open is dropped).
+    public func shutdown() async {
+        if let channel = serverChannel.withLock({ $0 }) {
+            try? await channel.close()
+        }
+        engine.shutdown()
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PatchbayEngine
+
+/// Plain HTTP on the media port: `/health`, `/metrics`, and the answer to a request that did not
+/// become a websocket (401 without valid auth, 503 at capacity, 426 without an upgrade, 404 elsewhere).
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: GatewayServer
+    private var head: HTTPRequestHead?
+
+    init(server: GatewayServer) {
+        self.server = server
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = UpgradeGate.path(of: head.uri)
+        switch (head.method, path) {
+        case (.GET, "/health"):
+            let draining = server.isDraining
+            send(
+                draining ? .serviceUnavailable : .ok, contentType: "application/json",
+                body: #"{"status":"\#(draining ? "draining" : "ok")","legs":\#(server.engine.metrics.legsActive.value)}"#,
+                head: head, context: context)
+        case (.GET, "/metrics"):
+            send(
+                .ok, contentType: "text/plain; version=0.0.4",
+                body: PrometheusText.render(engine: server.engine.metrics, server: server.metrics), head: head, context: context)
+        case (_, "/health"), (_, "/metrics"):
+            send(.methodNotAllowed, body: "use GET\n", head: head, context: context)
+        default:
+            switch server.gate.verdict(for: head, openConnections: server.metrics.connectionsOpen.value) {
+            case .unknownPath:
+                send(.notFound, body: "no route for \(path)\n", head: head, context: context)
+            case .unauthorized:
+                send(.unauthorized, body: "missing or invalid Authorization\n", head: head, context: context)
+            case .overCapacity:
+                send(.serviceUnavailable, body: "at capacity\n", head: head, context: context)
+            case .accept:
+                send(.upgradeRequired, body: "websocket upgrade required\n", head: head, context: context)
+            }
+        }
+    }
+
+    private func send(
+        _ status: HTTPResponseStatus, contentType: String = "text/plain; charset=utf-8", body: String,
+        head: HTTPRequestHead, context: ChannelHandlerContext
+    ) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: contentType)
+        headers.add(name: "content-length", value: "\(body.utf8.count)")
+        let keepAlive = head.isKeepAlive && !server.isDraining
+        headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HTTPHandler: Sendable {}

@@ -1,0 +1,262 @@
+public import Foundation
+
+/// Everything `patchbay serve` can be told, with embedded defaults.
+///
+/// Read from a JSON file (`--config patchbay.json`); any key may be left out and takes its default.
+/// Environment variables override the file (see `applyingEnvironment`).
+public struct ServerConfiguration: Sendable, Equatable, Codable {
+    /// What a route does with the legs that connect to it.
+    public struct Route: Sendable, Equatable, Codable {
+        public enum Mode: String, Sendable, Codable {
+            /// The leg hears itself, frame for frame, with no added delay.
+            case echo
+            /// The leg joins a conversation: the one named by `conversation_header` in its `connected`
+            /// message when present, else `conversation` when set, else one of its own.
+            case conversation
+        }
+
+        /// The request path the Voice API connects to, e.g. "/socket".
+        public var path: String
+        public var mode: Mode
+        /// A fixed conversation every leg of this route joins.
+        public var conversation: String?
+        /// A field of the `connected` message (an NCCO header) naming the conversation to join.
+        public var conversationHeader: String?
+
+        public init(path: String, mode: Mode, conversation: String? = nil, conversationHeader: String? = nil) {
+            self.path = path
+            self.mode = mode
+            self.conversation = conversation
+            self.conversationHeader = conversationHeader
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case path, mode, conversation
+            case conversationHeader = "conversation_header"
+        }
+    }
+
+    public struct TLS: Sendable, Equatable, Codable {
+        /// PEM certificate chain.
+        public var certificate: String
+        /// PEM private key.
+        public var privateKey: String
+
+        public init(certificate: String, privateKey: String) {
+            self.certificate = certificate
+            self.privateKey = privateKey
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case certificate
+            case privateKey = "private_key"
+        }
+    }
+
+    public struct Auth: Sendable, Equatable, Codable {
+        /// A fixed token: the upgrade must carry `Authorization: Bearer <token>` (or the bare token).
+        public var token: String?
+
+        public init(token: String? = nil) {
+            self.token = token
+        }
+    }
+
+    public struct Limits: Sendable, Equatable, Codable {
+        /// Legs connected at once; further upgrades get 503.
+        public var maxLegs: Int = 2000
+        /// The largest websocket message accepted; larger ones close the leg with 1009.
+        public var maxMessageBytes: Int = 64 * 1024
+        /// Messages per second a peer may send (the Voice API sends 50); excess is dropped and counted.
+        public var maxMessagesPerSecond: Int = 150
+        /// A leg that sends nothing for this long is closed.
+        public var idleTimeoutSeconds: Double = 30
+        /// How often a ping is sent to each leg (0: never).
+        public var pingIntervalSeconds: Double = 10
+        /// How long a leg may take to send `websocket:connected` after the upgrade.
+        public var connectTimeoutSeconds: Double = 10
+        /// On SIGTERM, how long legs may go on before they are closed.
+        public var drainSeconds: Double = 30
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case maxLegs = "max_legs"
+            case maxMessageBytes = "max_message_bytes"
+            case maxMessagesPerSecond = "max_messages_per_second"
+            case idleTimeoutSeconds = "idle_timeout_seconds"
+            case pingIntervalSeconds = "ping_interval_seconds"
+            case connectTimeoutSeconds = "connect_timeout_seconds"
+            case drainSeconds = "drain_seconds"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = Limits.defaults
+            maxLegs = try c.decodeIfPresent(Int.self, forKey: .maxLegs) ?? d.maxLegs
+            maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
+            maxMessagesPerSecond = try c.decodeIfPresent(Int.self, forKey: .maxMessagesPerSecond) ?? d.maxMessagesPerSecond
+            idleTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds
+            pingIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .pingIntervalSeconds) ?? d.pingIntervalSeconds
+            connectTimeoutSeconds =
+                try c.decodeIfPresent(Double.self, forKey: .connectTimeoutSeconds) ?? d.connectTimeoutSeconds
+            drainSeconds = try c.decodeIfPresent(Double.self, forKey: .drainSeconds) ?? d.drainSeconds
+        }
+
+        static let defaults = Limits()
+    }
+
+    /// Address to listen on.
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var tls: TLS?
+    public var auth: Auth = Auth()
+    public var routes: [Route] = ServerConfiguration.defaultRoutes
+    public var limits: Limits = Limits()
+    /// trace, debug, info, notice, warning, error or critical.
+    public var logLevel: String = "info"
+    /// Media shards (0: one per core).
+    public var shards: Int = 0
+    /// Detect DTMF in every leg's audio.
+    public var detectDTMF: Bool = true
+
+    /// `/echo` hears itself; `/socket` joins the conversation its `conversation` header names (else its own).
+    public static let defaultRoutes = [
+        Route(path: "/echo", mode: .echo),
+        Route(path: "/socket", mode: .conversation, conversationHeader: "conversation"),
+    ]
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, tls, auth, routes, limits, shards
+        case logLevel = "log_level"
+        case detectDTMF = "detect_dtmf"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ServerConfiguration()
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
+        tls = try c.decodeIfPresent(TLS.self, forKey: .tls)
+        auth = try c.decodeIfPresent(Auth.self, forKey: .auth) ?? d.auth
+        routes = try c.decodeIfPresent([Route].self, forKey: .routes) ?? d.routes
+        limits = try c.decodeIfPresent(Limits.self, forKey: .limits) ?? d.limits
+        logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
+        shards = try c.decodeIfPresent(Int.self, forKey: .shards) ?? d.shards
+        detectDTMF = try c.decodeIfPresent(Bool.self, forKey: .detectDTMF) ?? d.detectDTMF
+    }
+}
+
+/// A configuration that cannot be used, with what to fix.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+extension ServerConfiguration {
+    /// Reads a JSON configuration file.
+    public static func load(path: String) throws(ConfigurationError) -> ServerConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError("cannot read configuration \(path): \(error.localizedDescription)")
+        }
+        do {
+            return try JSONDecoder().decode(ServerConfiguration.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw ConfigurationError("configuration \(path) is not valid JSON: \(Self.describe(context))")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw ConfigurationError("configuration \(path): \(Self.describe(context))")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ConfigurationError(
+                "configuration \(path): missing \"\(key.stringValue)\" at \(Self.path(context.codingPath))")
+        } catch {
+            throw ConfigurationError("configuration \(path): \(error)")
+        }
+    }
+
+    private static func path(_ codingPath: [any CodingKey]) -> String {
+        codingPath.isEmpty ? "the top level" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    private static func describe(_ context: DecodingError.Context) -> String {
+        let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+        return "\(path(context.codingPath)): \(underlying ?? context.debugDescription)"
+    }
+
+    /// Overrides from the environment:
+    /// `PATCHBAY_LISTEN` (host:port), `PATCHBAY_TLS_CERTIFICATE`, `PATCHBAY_TLS_PRIVATE_KEY`,
+    /// `PATCHBAY_AUTH_TOKEN`, `PATCHBAY_LOG_LEVEL`, `PATCHBAY_MAX_LEGS`,
+    /// `PATCHBAY_SHARDS`, `PATCHBAY_DETECT_DTMF` (true/false).
+    public func applyingEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> ServerConfiguration {
+        var c = self
+        if let listen = environment["PATCHBAY_LISTEN"] {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+                throw ConfigurationError("PATCHBAY_LISTEN must be host:port (got \"\(listen)\")")
+            }
+            c.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            c.port = port
+        }
+        switch (environment["PATCHBAY_TLS_CERTIFICATE"], environment["PATCHBAY_TLS_PRIVATE_KEY"]) {
+        case (let cert?, let key?): c.tls = TLS(certificate: cert, privateKey: key)
+        case (nil, nil): break
+        default: throw ConfigurationError("set both PATCHBAY_TLS_CERTIFICATE and PATCHBAY_TLS_PRIVATE_KEY, or neither")
+        }
+        if let token = environment["PATCHBAY_AUTH_TOKEN"] { c.auth.token = token }
+        if let level = environment["PATCHBAY_LOG_LEVEL"] { c.logLevel = level }
+        if let value = environment["PATCHBAY_MAX_LEGS"] {
+            guard let n = Int(value) else { throw ConfigurationError("PATCHBAY_MAX_LEGS must be a number (got \"\(value)\")") }
+            c.limits.maxLegs = n
+        }
+        if let value = environment["PATCHBAY_SHARDS"] {
+            guard let n = Int(value) else { throw ConfigurationError("PATCHBAY_SHARDS must be a number (got \"\(value)\")") }
+            c.shards = n
+        }
+        if let value = environment["PATCHBAY_DETECT_DTMF"] {
+            guard let b = Bool(value) else { throw ConfigurationError("PATCHBAY_DETECT_DTMF must be true or false (got \"\(value)\")") }
+            c.detectDTMF = b
+        }
+        return c
+    }
+
+    /// Checks every value, naming the first that is wrong.
+    public func validated() throws(ConfigurationError) -> ServerConfiguration {
+        guard (0...65535).contains(port) else { throw ConfigurationError("port must be 0...65535 (got \(port))") }
+        guard !routes.isEmpty else { throw ConfigurationError("routes: at least one route is needed") }
+        var seen = Set<String>()
+        for r in routes {
+            guard r.path.hasPrefix("/") else { throw ConfigurationError("route path \"\(r.path)\" must start with /") }
+            guard seen.insert(r.path).inserted else { throw ConfigurationError("route path \"\(r.path)\" appears twice") }
+            guard !["/health", "/metrics"].contains(r.path) else {
+                throw ConfigurationError("route path \"\(r.path)\" is reserved")
+            }
+        }
+        guard Self.logLevels.contains(logLevel) else {
+            throw ConfigurationError("log_level must be one of \(Self.logLevels.joined(separator: ", ")) (got \"\(logLevel)\")")
+        }
+        guard shards >= 0, shards <= 256 else { throw ConfigurationError("shards must be 0...256 (got \(shards))") }
+        let l = limits
+        guard l.maxLegs > 0 else { throw ConfigurationError("limits.max_legs must be positive") }
+        guard (1024...(16 << 20)).contains(l.maxMessageBytes) else {
+            throw ConfigurationError("limits.max_message_bytes must be 1024...16777216 (got \(l.maxMessageBytes))")
+        }
+        guard l.maxMessagesPerSecond >= 50 else {
+            throw ConfigurationError("limits.max_messages_per_second must be at least 50, the audio rate (got \(l.maxMessagesPerSecond))")
+        }
+        for (name, value) in [
+            ("idle_timeout_seconds", l.idleTimeoutSeconds), ("connect_timeout_seconds", l.connectTimeoutSeconds),
+            ("drain_seconds", l.drainSeconds), ("ping_interval_seconds", l.pingIntervalSeconds),
+        ] where !(value >= 0 && value <= 86400) {
+            throw ConfigurationError("limits.\(name) must be 0...86400 (got \(value))")
+        }
+        return self
+    }
+
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}

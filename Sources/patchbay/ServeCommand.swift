@@ -1,0 +1,97 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import PatchbayServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `patchbay serve`: run the gateway.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway: the Voice API websocket endpoint and its media engine.",
+        discussion: """
+            Without --config it listens on 127.0.0.1:8080 with two routes: /echo (a leg hears itself) and
+            /socket (a leg joins the conversation named by its "conversation" header, else its own).
+            The configuration file is JSON (see README "Configuration"); environment variables override it:
+            PATCHBAY_LISTEN=host:port, PATCHBAY_TLS_CERTIFICATE, PATCHBAY_TLS_PRIVATE_KEY, PATCHBAY_AUTH_TOKEN,
+            PATCHBAY_LOG_LEVEL, PATCHBAY_MAX_LEGS, PATCHBAY_SHARDS, PATCHBAY_DETECT_DTMF.
+            SIGTERM or SIGINT drains: no new legs, current legs may go on for limits.drain_seconds, then close.
+            """
+    )
+
+    @Option(help: "A JSON configuration file.")
+    var config: String?
+
+    @Option(help: "Listen on host:port (overrides the file and PATCHBAY_LISTEN).")
+    var listen: String?
+
+    @Flag(help: "Print the effective configuration as JSON and exit.")
+    var printConfig = false
+
+    func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        if let listen { environment["PATCHBAY_LISTEN"] = listen }
+        let configuration = try (config.map { try ServerConfiguration.load(path: $0) } ?? ServerConfiguration())
+            .applyingEnvironment(environment)
+            .validated()
+        if printConfig {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(configuration), as: UTF8.self))
+            return
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "patchbay")
+        let server = try GatewayServer(configuration: configuration, logger: logger)
+        try await server.start()
+
+        // Wait for SIGTERM or SIGINT, then drain.
+        let signal = await Self.waitForTerminationSignal()
+        logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")")
+        await server.drain(timeout: .milliseconds(Int(configuration.limits.drainSeconds * 1000)))
+    }
+
+    private static func waitForTerminationSignal() async -> Int32 {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            let queue = DispatchQueue(label: "patchbay.signals")
+            let resumed = SignalLatch(continuation)
+            for sig in [SIGTERM, SIGINT] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                source.setEventHandler { resumed.resume(sig) }
+                source.resume()
+                resumed.keep(source)
+            }
+        }
+    }
+}
+
+/// Resumes a continuation once, from whichever signal comes first, and keeps the sources alive.
+private final class SignalLatch: @unchecked Sendable {
+    // @unchecked Sendable: every member is touched only on the "patchbay.signals" queue, or before
+    // the sources are resumed.
+    private var continuation: CheckedContinuation<Int32, Never>?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(_ continuation: CheckedContinuation<Int32, Never>) {
+        self.continuation = continuation
+    }
+
+    func keep(_ source: any DispatchSourceSignal) {
+        sources.append(source)
+    }
+
+    func resume(_ signal: Int32) {
+        continuation?.resume(returning: signal)
+        continuation = nil
+    }
+}

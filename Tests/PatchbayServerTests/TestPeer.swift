@@ -1,0 +1,225 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import PatchbayDSP
+import Synchronization
+
+/// A websocket client in the Voice API's role, for tests: connects over loopback, sends frames as the
+/// Voice API would (masked), and collects what the server sends back.
+final class TestPeer: Sendable {
+    struct UpgradeRefused: Error {}
+
+    let channel: any Channel
+    private let inbox: Inbox
+
+    /// Frames received, in order; and the close frame (code) if one arrived.
+    final class Inbox: Sendable {
+        private struct State {
+            var binary: [[UInt8]] = []
+            var text: [String] = []
+            var pings = 0
+            var closeCode: WebSocketErrorCode?
+            var closeReason: String?
+        }
+        private let state = Mutex(State())
+
+        func append(_ frame: WebSocketFrame) {
+            var data = frame.data
+            state.withLock { s in
+                switch frame.opcode {
+                case .binary: s.binary.append(data.readBytes(length: data.readableBytes) ?? [])
+                case .text: s.text.append(data.readString(length: data.readableBytes) ?? "")
+                case .ping: s.pings += 1
+                case .connectionClose:
+                    s.closeCode = data.readWebSocketErrorCode()
+                    s.closeReason = data.readString(length: data.readableBytes)
+                default: break
+                }
+            }
+        }
+
+        var binary: [[UInt8]] { state.withLock { $0.binary } }
+        var text: [String] { state.withLock { $0.text } }
+        var pings: Int { state.withLock { $0.pings } }
+        var closeCode: WebSocketErrorCode? { state.withLock { $0.closeCode } }
+        var closeReason: String? { state.withLock { $0.closeReason } }
+    }
+
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = WebSocketFrame
+        typealias OutboundOut = WebSocketFrame
+        let inbox: Inbox
+        init(_ inbox: Inbox) { self.inbox = inbox }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let frame = unwrapInboundIn(data)
+            inbox.append(frame)
+            if frame.opcode == .ping {
+                let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.data)
+                context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            }
+        }
+    }
+
+    private init(channel: any Channel, inbox: Inbox) {
+        self.channel = channel
+        self.inbox = inbox
+    }
+
+    var received: Inbox { inbox }
+
+    static func connect(
+        port: Int, path: String, headers: [(String, String)] = [], group: any EventLoopGroup
+    ) async throws -> TestPeer {
+        let inbox = Inbox()
+        let upgraded = group.next().makePromise(of: Void.self)
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                let upgrader = NIOWebSocketClientUpgrader(
+                    maxFrameSize: 1 << 20,
+                    upgradePipelineHandler: { channel, _ in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(Collector(inbox))
+                        }
+                    })
+                let watcher = UpgradeFailureWatcher(promise: upgraded)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        withClientUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                context.pipeline.syncOperations.removeHandler(watcher, promise: nil)
+                                upgraded.succeed()
+                            }
+                        ))
+                    try channel.pipeline.syncOperations.addHandler(watcher)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            upgraded.fail(error)
+            throw error
+        }
+        var requestHeaders = HTTPHeaders()
+        requestHeaders.add(name: "host", value: "127.0.0.1:\(port)")
+        requestHeaders.add(name: "content-length", value: "0")
+        for (k, v) in headers { requestHeaders.add(name: k, value: v) }
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: requestHeaders)
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        do {
+            try await upgraded.futureResult.get()
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        return TestPeer(channel: channel, inbox: inbox)
+    }
+
+    func send(text: String) async throws {
+        var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        try await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer)).get()
+    }
+
+    func send(bytes: [UInt8]) async throws {
+        let buffer = channel.allocator.buffer(bytes: bytes)
+        try await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: buffer)).get()
+    }
+
+    func send(samples: [Int16]) async throws {
+        var bytes = [UInt8](repeating: 0, count: samples.count * 2)
+        for (i, s) in samples.enumerated() {
+            bytes[2 * i] = UInt8(truncatingIfNeeded: s)
+            bytes[2 * i + 1] = UInt8(truncatingIfNeeded: s >> 8)
+        }
+        try await send(bytes: bytes)
+    }
+
+    func sendConnected(rate: Int, extra: String = "") async throws {
+        try await send(text: #"{"event":"websocket:connected","content-type":"audio/l16;rate=\#(rate)"\#(extra)}"#)
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    /// Whether the server has closed the connection.
+    var isClosed: Bool { !channel.isActive }
+
+    /// The samples of every binary frame received so far, concatenated.
+    var receivedSamples: [Int16] {
+        inbox.binary.flatMap { bytes in
+            stride(from: 0, to: bytes.count - 1, by: 2).map { Int16(bitPattern: UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8) }
+        }
+    }
+}
+
+/// Fails the upgrade promise when the server answers the upgrade request with a plain HTTP response.
+private final class UpgradeFailureWatcher: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    let promise: EventLoopPromise<Void>
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    struct Refused: Error, CustomStringConvertible {
+        let status: HTTPResponseStatus
+        var description: String { "upgrade refused: \(status.code)" }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data) {
+            promise.fail(Refused(status: head.status))
+        }
+    }
+
+    struct ClosedBeforeUpgrade: Error {}
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(ClosedBeforeUpgrade())
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+/// Sends a raw HTTP request and returns the whole response text (the server closes or 2 s pass).
+func rawHTTP(port: Int, _ request: String, group: any EventLoopGroup) async throws -> String {
+    final class Collect: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let text = Mutex("")
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var b = unwrapInboundIn(data)
+            let s = b.readString(length: b.readableBytes) ?? ""
+            text.withLock { $0 += s }
+        }
+    }
+    let collect = Collect()
+    let channel = try await ClientBootstrap(group: group)
+        .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collect) } }
+        .connect(host: "127.0.0.1", port: port).get()
+    var buffer = channel.allocator.buffer(capacity: request.utf8.count)
+    buffer.writeString(request)
+    try await channel.writeAndFlush(buffer).get()
+    _ = await eventually(timeout: .seconds(2)) { !channel.isActive || collect.text.withLock { $0.contains("\r\n\r\n") && !$0.hasSuffix("\r\n\r\n") } }
+    try? await channel.close()
+    return collect.text.withLock { $0 }
+}
