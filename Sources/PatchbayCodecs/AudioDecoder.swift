@@ -1,10 +1,10 @@
-public import PatchbayDSP
 internal import CSndFile
+public import PatchbayDSP
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Decodes wav and mp3 files into mono PCM16 at a chosen rate, through libsndfile.
@@ -187,7 +187,8 @@ public struct AudioDecoder: Sendable {
         let frames: Int
         if sourceRate == outputRate {
             frames = try readMono(
-                file, container: format.container, channels: channels, maximumFrames: maximumFrames) { mono in
+                file, container: format.container, channels: channels, maximumFrames: maximumFrames
+            ) { mono in
                 output.append(mono)
             }
         } else {
@@ -202,7 +203,8 @@ public struct AudioDecoder: Sendable {
             output.skip = resampler.outputLatency
             var resampled = [Float](repeating: 0, count: resampler.outputCapacity(forInput: Self.chunkSamples))
             frames = try readMono(
-                file, container: format.container, channels: channels, maximumFrames: maximumFrames) { mono in
+                file, container: format.container, channels: channels, maximumFrames: maximumFrames
+            ) { mono in
                 Self.resample(mono, with: &resampler, into: &resampled, output: &output)
             }
             if frames > 0 {

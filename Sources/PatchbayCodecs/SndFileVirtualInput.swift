@@ -1,9 +1,9 @@
 internal import CSndFile
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// The bytes libsndfile reads through `sf_open_virtual`, from memory or from an open file, with the

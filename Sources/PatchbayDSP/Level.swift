@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Why a level was refused.
@@ -64,4 +64,3 @@ public struct Level: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
-

@@ -109,25 +109,24 @@ public final class Engine: Sendable {
     /// - Returns: the player's id.
     @discardableResult
     public func playAudio(bytes: [UInt8], loop: Int = 1, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
-        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
-        let audio: DecodedAudio
-        do {
-            audio = try AudioDecoder(outputRate: leg.sampleRate).decode(bytes: bytes)
-        } catch {
-            throw .audio(error)
-        }
-        let player = Player(source: .clip(PCMLoop(samples: audio.samples, loopCount: max(0, loop))), level: level)
-        try play(player, on: legID)
-        return player.id
+        try playDecoded(loop: loop, level: level, on: legID) { decoder throws(AudioDecoderError) in try decoder.decode(bytes: bytes) }
     }
 
     /// Decodes a wav or mp3 file and plays it; see `playAudio(bytes:loop:level:on:)`.
     @discardableResult
     public func playAudio(fileAtPath path: String, loop: Int = 1, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
+        try playDecoded(loop: loop, level: level, on: legID) { decoder throws(AudioDecoderError) in
+            try decoder.decode(fileAtPath: path)
+        }
+    }
+
+    private func playDecoded(
+        loop: Int, level: Level, on legID: UUID, _ decode: (AudioDecoder) throws(AudioDecoderError) -> DecodedAudio
+    ) throws(EngineError) -> UUID {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }
         let audio: DecodedAudio
         do {
-            audio = try AudioDecoder(outputRate: leg.sampleRate).decode(fileAtPath: path)
+            audio = try decode(try AudioDecoder(outputRate: leg.sampleRate))
         } catch {
             throw .audio(error)
         }
@@ -176,7 +175,7 @@ public final class Engine: Sendable {
                 kind: .dtmf(digit: digit, durationMilliseconds: durationMilliseconds, startMilliseconds: nil, detected: false)))
     }
 
-    /// Runs `body` on the leg's shard queue after the work queued before it (tests use it as a barrier).
+    /// Waits until the control operations queued for the leg's shard so far have run.
     public func synchronize(with legID: UUID) {
         guard let leg = registry[legID], !leg.isEcho else { return }
         shard(for: leg).queue.sync {}

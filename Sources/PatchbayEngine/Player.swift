@@ -1,6 +1,6 @@
 public import Foundation
-public import PatchbayDSP
 public import PatchbayCodecs
+public import PatchbayDSP
 
 /// Audio played into one leg: a decoded clip (looped) or DTMF tones, at the leg's rate, with a level.
 ///

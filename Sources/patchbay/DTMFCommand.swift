@@ -119,7 +119,8 @@ extension DTMFCommand {
             var cases = DTMFConformance.cases(sampleRate: rate)
             if let speech {
                 let audio = try AudioDecoder(outputRate: rate).decode(fileAtPath: speech)
-                cases.append(DTMFConformanceCase(condition: "talk-off", name: "speech (\(speech))", expected: "", sampleRate: rate, samples: audio.samples))
+                cases.append(
+                    DTMFConformanceCase(condition: "talk-off", name: "speech (\(speech))", expected: "", sampleRate: rate, samples: audio.samples))
             }
             if let write { try TextFile.createDirectory(write) }
             var manifest = "file\tcondition\tsignal\texpected\n"
@@ -127,7 +128,8 @@ extension DTMFCommand {
             for (i, c) in cases.enumerated() {
                 let result = DTMFConformance.run(c)
                 if !result.passed { failed += 1 }
-                print("\(result.passed ? "pass" : "FAIL") | \(c.condition) | \(c.name) | expected \"\(c.expected)\" | detected \"\(result.detected)\"")
+                print(
+                    "\(result.passed ? "pass" : "FAIL") | \(c.condition) | \(c.name) | expected \"\(c.expected)\" | detected \"\(result.detected)\"")
                 if let write {
                     let name = String(format3(i)) + ".wav"
                     try WAVWriter.write(c.samples, sampleRate: rate, to: write + "/" + name)

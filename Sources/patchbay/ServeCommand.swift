@@ -5,7 +5,7 @@ import Logging
 import PatchbayServer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `patchbay serve`: run the gateway.

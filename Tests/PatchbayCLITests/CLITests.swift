@@ -126,8 +126,16 @@ import Testing
             (["dtmf", "generate", "12x", "-o", dir.appendingPathComponent("x.wav").path], "invalid DTMF digit 'x'"),
             (["dtmf", "generate", "1", "-o", dir.appendingPathComponent("x.wav").path, "--rate", "11025"], "--rate"),
             (["dtmf", "generate", "1", "-o", "/nonexistent-dir/x.wav"], "/nonexistent-dir/x.wav"),
-            (["resample", Self.testdata.appendingPathComponent("sine1k-xing.mp3").path, dir.appendingPathComponent("o.wav").path, "--rate", "8000", "--level", "3"], "outside -1...1"),
-            (["resample", Self.testdata.appendingPathComponent("sine1k.flac").path, dir.appendingPathComponent("o.wav").path, "--rate", "8000"], "unsupported"),
+            (
+                [
+                    "resample", Self.testdata.appendingPathComponent("sine1k-xing.mp3").path, dir.appendingPathComponent("o.wav").path, "--rate",
+                    "8000", "--level", "3",
+                ], "outside -1...1"
+            ),
+            (
+                ["resample", Self.testdata.appendingPathComponent("sine1k.flac").path, dir.appendingPathComponent("o.wav").path, "--rate", "8000"],
+                "unsupported"
+            ),
         ]
         for (arguments, message) in cases {
             let r = try Self.run(arguments)

@@ -98,9 +98,13 @@ import Testing
     @Test func corruptPacketIsRefused() throws {
         var decoder = try OpusDecoder(sampleRate: 16000)
         // TOC code 3 (an arbitrary number of frames) followed by a frame count of zero: not a valid packet.
-        guard case .invalidPacket(let reason) = #expect(throws: OpusCodecError.self, performing: {
-            try decoder.decode([0x03, 0x00])
-        }) else {
+        guard
+            case .invalidPacket(let reason) = #expect(
+                throws: OpusCodecError.self,
+                performing: {
+                    try decoder.decode([0x03, 0x00])
+                })
+        else {
             Issue.record("expected .invalidPacket")
             return
         }

@@ -12,7 +12,8 @@ import Testing
         var failures: [String] = []
         for c in DTMFConformance.cases(sampleRate: rate) {
             let r = DTMFConformance.run(c)
-            let line = "\(rate) Hz | \(c.condition) | \(c.name) | expected \"\(c.expected)\" | detected \"\(r.detected)\" | \(r.passed ? "pass" : "FAIL")"
+            let line =
+                "\(rate) Hz | \(c.condition) | \(c.name) | expected \"\(c.expected)\" | detected \"\(r.detected)\" | \(r.passed ? "pass" : "FAIL")"
             print(line)
             if !r.passed { failures.append(line) }
         }

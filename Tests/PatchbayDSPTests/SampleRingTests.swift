@@ -11,7 +11,9 @@ import Testing
         var expected: Int16 = 0
         var out = [Int16](repeating: 0, count: 37)
         for _ in 0..<1000 {
-            let chunk = (0..<29).map { _ -> Int16 in defer { next &+= 1 }; return next }
+            let chunk = (0..<29).map { _ -> Int16 in
+                defer { next &+= 1 }; return next
+            }
             chunk.withUnsafeBufferPointer { ring.write($0) }
             let n = out.withUnsafeMutableBufferPointer { ring.read(into: $0) }
             for v in out[0..<n] {

@@ -57,9 +57,11 @@ import Testing
         }
     }
 
-    @Test("an unsupported content type closes with 1003 and says why", arguments: [
-        "audio/l16;rate=44100", "audio/pcmu;rate=8000", "audio/l16",
-    ])
+    @Test(
+        "an unsupported content type closes with 1003 and says why",
+        arguments: [
+            "audio/l16;rate=44100", "audio/pcmu;rate=8000", "audio/l16",
+        ])
     func badContentType(contentType: String) async throws {
         try await withGateway { gateway in
             let peer = try await gateway.connect("/socket")

@@ -16,9 +16,10 @@ struct RunningGateway {
         var c = ServerConfiguration()
         c.port = 0
         c.shards = 2
-        c.routes = ServerConfiguration.defaultRoutes + [
-            .init(path: "/room", mode: .conversation, conversation: "room")
-        ]
+        c.routes =
+            ServerConfiguration.defaultRoutes + [
+                .init(path: "/room", mode: .conversation, conversation: "room")
+            ]
         configure(&c)
         var logger = Logger(label: "patchbay.test")
         logger.logLevel = .critical
