@@ -11,6 +11,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case echoLeg(UUID)
     case invalidDigits(DTMFGeneratorError)
     case audio(AudioDecoderError)
+    case invalidPayload(String)
 
     public var description: String {
         switch self {
@@ -18,6 +19,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .echoLeg(let id): "leg \(id) is an echo leg: it hears only itself"
         case .invalidDigits(let e): e.description
         case .audio(let e): e.description
+        case .invalidPayload(let reason): reason
         }
     }
 }
@@ -62,6 +64,12 @@ public final class Engine: Sendable {
     /// Starts every shard's clock.
     public func start() {
         for shard in shards { shard.start() }
+    }
+
+    /// Runs one 20 ms tick on every shard now and waits for it: for benchmarks and tests that drive
+    /// the engine without its clocks (do not call `start` as well).
+    public func tickNow() {
+        for shard in shards { shard.tickNow() }
     }
 
     /// Stops the clocks (legs still attached stop receiving frames) and ends the event streams.
@@ -164,6 +172,26 @@ public final class Engine: Sendable {
                     EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .playerFinished(player: p.id, stopped: true)))
             }
         }
+    }
+
+    /// Asks the peer to drop the audio it has queued (barge-in): sends `{"action":"clear"}`; the peer
+    /// answers `websocket:cleared`, published as a `.cleared` event.
+    public func sendClear(to legID: UUID) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        leg.transport.send(text: #"{"action":"clear"}"#)
+    }
+
+    /// Asks the peer to report when playout reaches this point: sends
+    /// `{"action":"notify","payload":...}`; the peer's `websocket:notify` is published as `.notify`.
+    /// - Parameter payload: a JSON object, as text.
+    public func sendNotify(payload: String, to legID: UUID) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        guard let data = payload.data(using: .utf8),
+            (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
+        else {
+            throw .invalidPayload("notify payload must be a JSON object")
+        }
+        leg.transport.send(text: #"{"action":"notify","payload":\#(payload)}"#)
     }
 
     /// Records a DTMF digit the peer reported (`websocket:dtmf`).

@@ -92,6 +92,16 @@ final class MediaShard: @unchecked Sendable {
         }
     }
 
+    /// Runs one tick of every conversation now, on the shard's queue, and waits for it (benchmarks and
+    /// tests drive a shard this way instead of with its clock).
+    func tickNow() {
+        queue.sync {
+            for conversation in conversations {
+                conversation.tick(metrics: metrics, events: events)
+            }
+        }
+    }
+
     private func fire() {
         let started = DispatchTime.now().uptimeNanoseconds
         var due = epoch + (ticksRun + 1) * Self.tickNanoseconds

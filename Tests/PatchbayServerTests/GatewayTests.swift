@@ -185,6 +185,37 @@ import Testing
         #expect(detected.map(\.0) == ["4", "2"])
         #expect(detected.allSatisfy { abs($0.1 - 100) <= 5 }, "\(detected)")
     }
+
+    @Test("clear and notify go to the peer; its cleared and notify answers come back as events")
+    func clearAndNotify() async throws {
+        let gateway = try await RunningGateway.start()
+        let events = gateway.server.engine.events.subscribe()
+        let peer = try await gateway.connect("/socket")
+        try await peer.sendConnected(rate: 16000)
+        let leg = try #require(await gateway.waitForLegs(1).first)
+        let engine = gateway.server.engine
+        try engine.sendClear(to: leg.id)
+        try engine.sendNotify(payload: #"{"mark":"after-greeting","n":1}"#, to: leg.id)
+        #expect(throws: EngineError.invalidPayload("notify payload must be a JSON object")) {
+            try engine.sendNotify(payload: "[1]", to: leg.id)
+        }
+        #expect(await eventually { peer.received.text.count == 2 })
+        let sent = peer.received.text.map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(sent.first??["action"] as? String == "clear")
+        #expect(sent.last??["action"] as? String == "notify")
+        #expect((sent.last??["payload"] as? [String: Any])?["mark"] as? String == "after-greeting")
+        try await peer.send(text: #"{"event":"websocket:cleared"}"#)
+        try await peer.send(text: #"{"event":"websocket:notify","payload":{"mark":"after-greeting","n":1}}"#)
+        await peer.close()
+        var kinds: [EngineEvent.Kind] = []
+        for await event in events {
+            if case .legEnded = event.kind { break }
+            kinds.append(event.kind)
+        }
+        await gateway.stop()
+        #expect(kinds.contains(.cleared))
+        #expect(kinds.contains(.notify(payload: #"{"mark":"after-greeting","n":1}"#)))
+    }
 }
 
 let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
