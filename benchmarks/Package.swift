@@ -20,6 +20,7 @@ let package = Package(
             dependencies: [
                 .product(name: "PatchbayDSP", package: "Patchbay"),
                 .product(name: "PatchbayCodecs", package: "Patchbay"),
+                .product(name: "PatchbayEngine", package: "Patchbay"),
             ]
         ),
         // A plain executable timing the same code with ContinuousClock, for the Swift/C ratio and callgrind.
@@ -35,6 +36,16 @@ let package = Package(
                 .product(name: "PatchbayDSP", package: "Patchbay"),
             ],
             path: "Benchmarks/DSP",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "Engine",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                "PatchbayBenchSupport",
+                .product(name: "PatchbayEngine", package: "Patchbay"),
+            ],
+            path: "Benchmarks/Engine",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]
