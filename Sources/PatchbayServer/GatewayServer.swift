@@ -4,6 +4,8 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+public import Foundation
+public import PatchbayDSP
 public import PatchbayEngine
 import Synchronization
 
@@ -19,6 +21,8 @@ public final class GatewayServer: Sendable {
     private let sslContext: NIOSSLContext?
     private let serverChannel = Mutex<(any Channel)?>(nil)
     private let draining = Atomic<Bool>(false)
+    /// Fetches http(s) audio for stream players.
+    public let fetcher: StreamFetcher
 
     /// Creates the server (and its engine) from a validated configuration; `start` binds it.
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "patchbay")) throws {
@@ -29,6 +33,7 @@ public final class GatewayServer: Sendable {
             configuration: .init(shards: configuration.shards == 0 ? cores : configuration.shards, detectDTMF: configuration.detectDTMF),
             logger: logger)
         gate = UpgradeGate(configuration: configuration)
+        fetcher = StreamFetcher()
         group = MultiThreadedEventLoopGroup(numberOfThreads: cores)
         var outbounds: [ObjectIdentifier: LoopOutbound] = [:]
         for loop in group.makeIterator() {
@@ -129,6 +134,45 @@ public final class GatewayServer: Sendable {
         try pipeline.addHandler(http)
     }
 
+    /// Why a stream could not be played.
+    public enum StreamError: Error, Equatable, CustomStringConvertible {
+        case fetch(StreamFetchError)
+        case engine(EngineError)
+
+        public var description: String {
+            switch self {
+            case .fetch(let e): e.description
+            case .engine(let e): e.description
+            }
+        }
+    }
+
+    /// Plays a wav or mp3 into a leg from an http(s) URL or a file path (`file://` or a plain path):
+    /// fetched with the fetcher's limits, decoded and resampled to the leg's rate here, off any tick.
+    /// - Returns: the player's id (its `playerFinished` event carries it).
+    @discardableResult
+    public func playStream(_ source: String, loop: Int = 1, level: Level = .unity, on legID: UUID) async throws(StreamError) -> UUID {
+        do {
+            if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
+                let bytes = try await fetcher.fetch(source)
+                return try engine.playAudio(bytes: bytes, loop: loop, level: level, on: legID)
+            }
+            if let scheme = source.range(of: "://").map({ source[..<$0.lowerBound].lowercased() }), scheme != "file" {
+                throw StreamFetchError.invalidURL(source)
+            }
+            let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source
+            return try engine.playAudio(fileAtPath: path, loop: loop, level: level, on: legID)
+        } catch let e as StreamFetchError {
+            logger.notice("stream fetch failed", metadata: ["source": "\(source)", "error": "\(e)"])
+            throw .fetch(e)
+        } catch let e as EngineError {
+            logger.notice("stream not played", metadata: ["source": "\(source)", "error": "\(e)"])
+            throw .engine(e)
+        } catch {
+            throw .fetch(.transport("\(error)"))
+        }
+    }
+
     /// Stops accepting, lets legs end on their own until `timeout`, then closes the rest with 1001
     /// ("going away"), and stops the engine and the event loops.
     public func drain(timeout: Duration) async {
@@ -161,6 +205,7 @@ public final class GatewayServer: Sendable {
             try? await channel.close()
         }
         engine.shutdown()
+        await fetcher.shutdown()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }

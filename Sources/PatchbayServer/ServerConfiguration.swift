@@ -56,9 +56,22 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public struct Auth: Sendable, Equatable, Codable {
         /// A fixed token: the upgrade must carry `Authorization: Bearer <token>` (or the bare token).
         public var token: String?
+        /// The Voice API signature secret: the upgrade may instead carry `Authorization: Bearer <JWT>`
+        /// signed with it (HS256, `iat` within `jwt_max_age_seconds`).
+        public var jwtSecret: String?
+        /// How old a JWT's `iat` may be.
+        public var jwtMaxAgeSeconds: Double?
 
-        public init(token: String? = nil) {
+        public init(token: String? = nil, jwtSecret: String? = nil, jwtMaxAgeSeconds: Double? = nil) {
             self.token = token
+            self.jwtSecret = jwtSecret
+            self.jwtMaxAgeSeconds = jwtMaxAgeSeconds
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case token
+            case jwtSecret = "jwt_secret"
+            case jwtMaxAgeSeconds = "jwt_max_age_seconds"
         }
     }
 
@@ -192,7 +205,7 @@ extension ServerConfiguration {
 
     /// Overrides from the environment:
     /// `PATCHBAY_LISTEN` (host:port), `PATCHBAY_TLS_CERTIFICATE`, `PATCHBAY_TLS_PRIVATE_KEY`,
-    /// `PATCHBAY_AUTH_TOKEN`, `PATCHBAY_LOG_LEVEL`, `PATCHBAY_MAX_LEGS`,
+    /// `PATCHBAY_AUTH_TOKEN`, `PATCHBAY_JWT_SECRET`, `PATCHBAY_LOG_LEVEL`, `PATCHBAY_MAX_LEGS`,
     /// `PATCHBAY_SHARDS`, `PATCHBAY_DETECT_DTMF` (true/false).
     public func applyingEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> ServerConfiguration {
         var c = self
@@ -209,6 +222,7 @@ extension ServerConfiguration {
         default: throw ConfigurationError("set both PATCHBAY_TLS_CERTIFICATE and PATCHBAY_TLS_PRIVATE_KEY, or neither")
         }
         if let token = environment["PATCHBAY_AUTH_TOKEN"] { c.auth.token = token }
+        if let secret = environment["PATCHBAY_JWT_SECRET"] { c.auth.jwtSecret = secret }
         if let level = environment["PATCHBAY_LOG_LEVEL"] { c.logLevel = level }
         if let value = environment["PATCHBAY_MAX_LEGS"] {
             guard let n = Int(value) else { throw ConfigurationError("PATCHBAY_MAX_LEGS must be a number (got \"\(value)\")") }
@@ -236,6 +250,13 @@ extension ServerConfiguration {
             guard !["/health", "/metrics"].contains(r.path) else {
                 throw ConfigurationError("route path \"\(r.path)\" is reserved")
             }
+        }
+        if let token = auth.token, token.isEmpty { throw ConfigurationError("auth.token must not be empty") }
+        if let secret = auth.jwtSecret, secret.utf8.count < 16 {
+            throw ConfigurationError("auth.jwt_secret must be at least 16 bytes (got \(secret.utf8.count))")
+        }
+        if let age = auth.jwtMaxAgeSeconds, !(age > 0 && age <= 86400) {
+            throw ConfigurationError("auth.jwt_max_age_seconds must be in (0, 86400] (got \(age))")
         }
         guard Self.logLevels.contains(logLevel) else {
             throw ConfigurationError("log_level must be one of \(Self.logLevels.joined(separator: ", ")) (got \"\(logLevel)\")")

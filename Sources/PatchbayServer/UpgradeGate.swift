@@ -11,11 +11,15 @@ struct UpgradeGate: Sendable {
 
     let routes: [String: ServerConfiguration.Route]
     let token: String?
+    let jwt: UpgradeJWT?
     let maxLegs: Int
 
     init(configuration: ServerConfiguration) {
         routes = Dictionary(configuration.routes.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
         token = configuration.auth.token
+        jwt = configuration.auth.jwtSecret.map {
+            UpgradeJWT(secret: $0, maximumAge: configuration.auth.jwtMaxAgeSeconds ?? 600)
+        }
         maxLegs = configuration.limits.maxLegs
     }
 
@@ -26,8 +30,8 @@ struct UpgradeGate: Sendable {
 
     func verdict(for head: HTTPRequestHead, openConnections: Int) -> Verdict {
         guard let route = routes[Self.path(of: head.uri)] else { return .unknownPath }
-        if let token {
-            guard let presented = head.headers.first(name: "authorization"), Self.matches(presented, token) else {
+        if token != nil || jwt != nil {
+            guard let presented = head.headers.first(name: "authorization"), authorizes(presented) else {
                 return .unauthorized
             }
         }
@@ -35,10 +39,16 @@ struct UpgradeGate: Sendable {
         return .accept(route)
     }
 
-    /// `Bearer <token>` or the bare token, compared in constant time.
-    private static func matches(_ presented: String, _ token: String) -> Bool {
+    /// The static token (bearer or bare), or a valid bearer JWT.
+    private func authorizes(_ presented: String) -> Bool {
         var value = Substring(presented)
         if value.lowercased().hasPrefix("bearer ") { value = value.dropFirst(7) }
+        if let token, Self.constantTimeEqual(value, token) { return true }
+        if let jwt, (try? jwt.verify(String(value))) != nil { return true }
+        return false
+    }
+
+    private static func constantTimeEqual(_ value: Substring, _ token: String) -> Bool {
         let a = Array(value.utf8)
         let b = Array(token.utf8)
         guard a.count == b.count else { return false }
