@@ -44,6 +44,9 @@ public final class Leg: @unchecked Sendable {
     private let muted = Atomic<Bool>(false)
     private let earmuffed = Atomic<Bool>(false)
 
+    /// Frames each ring holds at least.
+    static let ringFrames = 12
+
     /// Per-leg counts (also summed in `EngineMetrics`).
     public let framesIn = Counter()
     public let framesOut = Counter()
@@ -67,10 +70,12 @@ public final class Leg: @unchecked Sendable {
         self.headers = headers
         startTime = Date()
         self.isEcho = isEcho
-        self.inboundDepthLimit = max(1, inboundDepthLimit)
-        // A second of audio each way: far beyond the depth limit, so the ring itself never drops first.
-        inbound = SampleRing(minimumCapacity: sampleRate)
-        outbound = SampleRing(minimumCapacity: sampleRate)
+        self.inboundDepthLimit = min(max(1, inboundDepthLimit), Self.ringFrames - 2)
+        // 240 ms or more each way (rounded up to a power of two): beyond the inbound depth limit and any
+        // burst the rate limit lets through in one event-loop turn, and several ticks ahead of the
+        // writer. Kept small on purpose: an idle leg must cost little memory (QUALITY.md: 64 KiB).
+        inbound = SampleRing(minimumCapacity: Self.ringFrames * frameSamples)
+        outbound = SampleRing(minimumCapacity: Self.ringFrames * frameSamples)
         self.transport = transport
         self.waker = waker
     }
