@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "PatchbayCodecs", targets: ["PatchbayCodecs"]),
         .library(name: "PatchbayEngine", targets: ["PatchbayEngine"]),
         .library(name: "PatchbayServer", targets: ["PatchbayServer"]),
+        .library(name: "PatchbayBench", targets: ["PatchbayBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries from Debian: libspeexdsp-dev, libsndfile1-dev, libopus-dev.
@@ -66,10 +68,22 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strictSettings),
+        .target(
+            name: "PatchbayBench",
+            dependencies: [
+                "PatchbayCodecs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayDSP", "PatchbayCodecs", "PatchbayEngine", "PatchbayServer",
+                "PatchbayDSP", "PatchbayCodecs", "PatchbayEngine", "PatchbayServer", "PatchbayBench",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -87,7 +101,7 @@ let package = Package(
         .testTarget(
             name: "PatchbayServerTests",
             dependencies: [
-                "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs",
+                "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayBench",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

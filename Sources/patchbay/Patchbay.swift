@@ -7,6 +7,6 @@ struct Patchbay: AsyncParsableCommand {
         commandName: "patchbay",
         abstract: "A real-time media gateway for Voice API websocket audio, and its audio tools.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, DTMFCommand.self, ResampleCommand.self]
+        subcommands: [ServeCommand.self, BenchCommand.self, DTMFCommand.self, ResampleCommand.self]
     )
 }

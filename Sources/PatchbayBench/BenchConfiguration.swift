@@ -1,0 +1,77 @@
+public import Foundation
+
+/// What `patchbay bench` runs: how many calls, against what, for how long, and the SLOs to judge.
+public struct BenchConfiguration: Sendable {
+    public enum Audio: Sendable, Equatable {
+        /// A 1 kHz sine at -20 dBFS.
+        case tone
+        /// A wav or mp3 file, decoded to the call's rate and looped.
+        case file(String)
+    }
+
+    /// ws:// or wss:// URL of the endpoint.
+    public var url: URL
+    public var calls: Int
+    public var sampleRate: Int
+    /// How long each call streams.
+    public var duration: Duration
+    /// Calls started per second.
+    public var rampPerSecond: Double
+    /// Extra fields of the `websocket:connected` message (the NCCO endpoint's headers).
+    public var headers: [(String, String)]
+    public var audio: Audio
+    /// Send a `websocket:dtmf` event every this many frames (0: never).
+    public var dtmfEventEveryFrames: Int
+    /// A frame coming back later than this after it was sent counts as late.
+    public var lateAfter: Duration
+    /// After the last frame is sent, how long to wait for frames still on their way.
+    public var grace: Duration
+    /// SLOs: the run fails when broken.
+    public var maximumP99: Duration?
+    public var maximumLostFrames: Int?
+    /// Client event loops (0: one per core).
+    public var threads: Int
+
+    public init(url: URL) {
+        self.url = url
+        calls = 10
+        sampleRate = 16000
+        duration = .seconds(60)
+        rampPerSecond = 200
+        headers = []
+        audio = .tone
+        dtmfEventEveryFrames = 0
+        lateAfter = .milliseconds(100)
+        grace = .seconds(1)
+        maximumP99 = nil
+        maximumLostFrames = nil
+        threads = 0
+    }
+
+    /// Samples per 20 ms frame.
+    public var frameSamples: Int { sampleRate / 50 }
+
+    /// Parses "60s", "500ms", "2m", "1.5s", "250us".
+    public static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("s", 1), ("m", 60)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let value = Double(text.dropLast(suffix.count)), value >= 0, value.isFinite else { return nil }
+            return .nanoseconds(Int64((value * scale * 1e9).rounded()))
+        }
+        return nil
+    }
+
+    /// Parses "200/s" or "200".
+    public static func parseRate(_ text: String) -> Double? {
+        let number = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+        guard let value = Double(number), value > 0, value.isFinite else { return nil }
+        return value
+    }
+}
+
+extension Duration {
+    /// Nanoseconds, for histograms and deadlines.
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

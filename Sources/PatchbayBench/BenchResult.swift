@@ -1,0 +1,175 @@
+public import Foundation
+import Histogram
+
+/// One progress line's worth of measurements (the last second).
+public struct BenchProgress: Sendable, Codable {
+    public var elapsedSeconds: Int
+    public var callsUp = 0
+    public var framesPerSecond = 0
+    /// The highest per-loop p99 round trip of the last second (µs).
+    public var intervalP99Microseconds: UInt64 = 0
+    public var framesLost = 0
+    public var sendLatenessP99Microseconds: UInt64 = 0
+
+    public init(elapsedSeconds: Int) {
+        self.elapsedSeconds = elapsedSeconds
+    }
+
+    /// One line: calls up, frames per second, current p99, losses.
+    public var line: String {
+        "\(elapsedSeconds)s  calls up \(callsUp)  frames/s \(framesPerSecond)  p99 \(BenchResult.format(intervalP99Microseconds))"
+            + "  lost \(framesLost)  send lateness p99 \(BenchResult.format(sendLatenessP99Microseconds))"
+    }
+}
+
+/// Everything a run measured, for the table, the JSON and the plot.
+public struct BenchResult: Sendable, Codable {
+    public struct Percentiles: Sendable, Codable, Equatable {
+        public var count: UInt64
+        public var p50: UInt64
+        public var p90: UInt64
+        public var p99: UInt64
+        public var p999: UInt64
+        public var max: UInt64
+
+        init(_ h: Histogram<UInt64>) {
+            count = h.totalCount
+            p50 = h.totalCount == 0 ? 0 : h.valueAtPercentile(50)
+            p90 = h.totalCount == 0 ? 0 : h.valueAtPercentile(90)
+            p99 = h.totalCount == 0 ? 0 : h.valueAtPercentile(99)
+            p999 = h.totalCount == 0 ? 0 : h.valueAtPercentile(99.9)
+            max = h.totalCount == 0 ? 0 : h.max
+        }
+    }
+
+    public var url: String
+    public var calls: Int
+    public var sampleRate: Int
+    public var durationSeconds: Double
+    public var started: Date
+    public var wallSeconds: Double
+    public var cores: Int
+
+    public var callsConnected: Int
+    public var callsFailed: Int
+    public var callsClosedByServer: Int
+    public var framesSent: Int
+    public var framesReceived: Int
+    public var framesLost: Int
+    public var framesLate: Int
+    public var framesDuplicated: Int
+    public var framesWrongSize: Int
+    public var framesUntagged: Int
+    public var framesMisrouted: Int
+
+    /// All times in microseconds.
+    public var roundTripMicroseconds: Percentiles
+    public var jitterMicroseconds: Percentiles
+    public var connectMicroseconds: Percentiles
+    public var sendLatenessMicroseconds: Percentiles
+    public var generatorCPUPercent: Double
+    /// False when the generator's own send lateness is large enough to distort the figures.
+    public var generatorReliable: Bool
+    /// The round-trip distribution for the plot: (percentile, µs).
+    public var roundTripCurve: [[Double]]
+    public var timeline: [BenchProgress]
+    public var failures: [String]
+
+    init(
+        configuration c: BenchConfiguration, stats s: LoopStats, started: Date, wallSeconds: Double,
+        generatorCPUPercent: Double, cores: Int
+    ) {
+        url = c.url.absoluteString
+        calls = c.calls
+        sampleRate = c.sampleRate
+        durationSeconds = Double(c.duration.nanoseconds) / 1e9
+        self.started = started
+        self.wallSeconds = wallSeconds
+        self.cores = cores
+        callsConnected = s.callsConnected
+        callsFailed = s.callsFailed
+        callsClosedByServer = s.callsClosedByServer
+        framesSent = s.framesSent
+        framesReceived = s.framesReceived
+        framesLost = s.framesLost
+        framesLate = s.framesLate
+        framesDuplicated = s.framesDuplicated
+        framesWrongSize = s.framesWrongSize
+        framesUntagged = s.framesUntagged
+        framesMisrouted = s.framesMisrouted
+        roundTripMicroseconds = Percentiles(s.roundTrip)
+        jitterMicroseconds = Percentiles(s.jitter)
+        connectMicroseconds = Percentiles(s.connect)
+        sendLatenessMicroseconds = Percentiles(s.sendLateness)
+        self.generatorCPUPercent = generatorCPUPercent
+        // The generator's lateness adds to every round trip it measures: beyond a quarter of a
+        // millisecond at p99 (or 90% of a core) the numbers describe the generator, not the target.
+        generatorReliable = sendLatenessMicroseconds.p99 <= 250 && generatorCPUPercent < 90 * Double(cores)
+        var curve: [[Double]] = []
+        if s.roundTrip.totalCount > 0 {
+            for p in [0.0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100] {
+                curve.append([p, Double(p == 100 ? s.roundTrip.max : s.roundTrip.valueAtPercentile(p))])
+            }
+        }
+        roundTripCurve = curve
+        timeline = []
+        failures = s.failures
+    }
+
+    /// The SLOs the run broke, in words (empty when none).
+    public func brokenSLOs(_ c: BenchConfiguration) -> [String] {
+        var broken: [String] = []
+        if let limit = c.maximumP99 {
+            let p99 = roundTripMicroseconds.p99
+            if Int64(p99) * 1000 > limit.nanoseconds {
+                broken.append("p99 round trip \(Self.format(p99)) > \(Self.format(UInt64(limit.nanoseconds / 1000)))")
+            }
+        }
+        if let limit = c.maximumLostFrames, framesLost > limit {
+            broken.append("\(framesLost) frames lost > \(limit)")
+        }
+        if c.maximumP99 != nil || c.maximumLostFrames != nil {
+            if callsFailed > 0 { broken.append("\(callsFailed) calls failed") }
+            if framesWrongSize > 0 { broken.append("\(framesWrongSize) frames of the wrong size") }
+        }
+        return broken
+    }
+
+    /// Microseconds as "850 µs", "1.23 ms" or "2.5 s".
+    public static func format(_ micros: UInt64) -> String {
+        if micros < 1000 { return "\(micros) µs" }
+        if micros < 1_000_000 { return String(format: "%.2f ms", Double(micros) / 1000) }
+        return String(format: "%.2f s", Double(micros) / 1e6)
+    }
+
+    /// The final table.
+    public var table: String {
+        func row(_ name: String, _ p: Percentiles) -> String {
+            let cells = [p.p50, p.p90, p.p99, p.p999, p.max].map { Self.format($0).padding(toLength: 10, withPad: " ", startingAt: 0) }
+            return name.padding(toLength: 22, withPad: " ", startingAt: 0) + cells.joined(separator: " ") + "  (\(p.count))"
+        }
+        var t = "patchbay bench \(url): \(calls) calls at \(sampleRate) Hz for \(durationSeconds) s\n"
+        t += "calls: \(callsConnected) connected, \(callsFailed) failed, \(callsClosedByServer) closed by the server\n"
+        t += "frames: \(framesSent) sent, \(framesReceived) received, \(framesLost) lost, \(framesLate) late, "
+        t += "\(framesDuplicated) duplicated, \(framesWrongSize) wrong size"
+        if framesUntagged > 0 || framesMisrouted > 0 { t += ", \(framesUntagged) untagged, \(framesMisrouted) misrouted" }
+        t += "\n"
+        if framesUntagged > 0 && roundTripMicroseconds.count == 0 {
+            t += "(the route does not echo: frames come back untagged, so round trip is not measured; "
+            t += "lost = frames expected one per frame sent and not received)\n"
+        }
+        t += "\n"
+        t += "".padding(toLength: 22, withPad: " ", startingAt: 0)
+            + ["p50", "p90", "p99", "p99.9", "max"].map { $0.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined(separator: " ") + "  (n)\n"
+        t += row("round trip", roundTripMicroseconds) + "\n"
+        t += row("jitter |gap - 20 ms|", jitterMicroseconds) + "\n"
+        t += row("connect", connectMicroseconds) + "\n"
+        t += row("generator lateness", sendLatenessMicroseconds) + "\n\n"
+        t += String(format: "generator CPU: %.0f%% of one core (%d cores)", generatorCPUPercent, cores)
+        if !generatorReliable {
+            t += "\nWARNING: the generator itself is late (send lateness p99 \(Self.format(sendLatenessMicroseconds.p99))) or "
+            t += "saturated: these figures measure the generator as much as the target."
+        }
+        return t
+    }
+}

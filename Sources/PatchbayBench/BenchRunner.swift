@@ -1,0 +1,277 @@
+import Foundation
+import Histogram
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import PatchbayCodecs
+import Synchronization
+
+/// Runs a benchmark: opens the calls at the ramp rate, streams, and gathers the measurements.
+public final class BenchRunner: Sendable {
+    public let configuration: BenchConfiguration
+    private let progress: @Sendable (BenchProgress) -> Void
+
+    /// - Parameter progress: called about once a second from a background task.
+    public init(configuration: BenchConfiguration, progress: @escaping @Sendable (BenchProgress) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.progress = progress
+    }
+
+    public func run() async throws -> BenchResult {
+        let c = configuration
+        let audio = try Self.loadAudio(c)
+        let threads = c.threads > 0 ? c.threads : System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let loops = Array(group.makeIterator())
+        // Each loop's stats are made on (and bound to) that loop.
+        var bound: [NIOLoopBound<LoopStats>] = []
+        for loop in loops {
+            bound.append(try await loop.submit { NIOLoopBound(LoopStats(), eventLoop: loop) }.get())
+        }
+        let stats = bound
+        let tls: NIOSSLContext? =
+            c.url.scheme == "wss"
+            ? try NIOSSLContext(configuration: {
+                var t = TLSConfiguration.makeClientConfiguration()
+                t.certificateVerification = .none
+                return t
+            }())
+            : nil
+        let host = c.url.host ?? "127.0.0.1"
+        let port = c.url.port ?? (c.url.scheme == "wss" ? 443 : 80)
+        let path = (c.url.path.isEmpty ? "/" : c.url.path) + (c.url.query.map { "?" + $0 } ?? "")
+
+        let usageBefore = ResourceUsage.now()
+        let clock = ContinuousClock()
+        let startedAt = clock.now
+        let wallStart = Date()
+
+        // Progress once a second until every call is done.
+        let timeline = Timeline()
+        let reporter = Task { [progress] in
+            var seconds = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if Task.isCancelled { break }
+                seconds += 1
+                var p = BenchProgress(elapsedSeconds: seconds)
+                for (i, loop) in loops.enumerated() {
+                    let s = stats[i]
+                    let snapshot = try? await loop.submit {
+                        let v = s.value
+                        let interval = v.takeInterval()
+                        return (max(0, v.callsConnected - v.callsFinished - v.callsFailed), interval, v.framesLost, v.sendLateness.valueAtPercentile(99))
+                    }.get()
+                    guard let snapshot else { continue }
+                    p.callsUp += snapshot.0
+                    p.framesPerSecond += snapshot.1.frames
+                    p.intervalP99Microseconds = max(p.intervalP99Microseconds, snapshot.1.p99)
+                    p.framesLost += snapshot.2
+                    p.sendLatenessP99Microseconds = max(p.sendLatenessP99Microseconds, snapshot.3)
+                }
+                timeline.points.withLock { $0.append(p) }
+                progress(p)
+            }
+        }
+
+        var calls: [EventLoopFuture<Void>] = []
+        for index in 0..<c.calls {
+            let loopIndex = index % loops.count
+            let loop = loops[loopIndex]
+            let delay = TimeAmount.nanoseconds(Int64(Double(index) / c.rampPerSecond * 1e9))
+            let done = loop.makePromise(of: Void.self)
+            calls.append(done.futureResult)
+            let s = stats[loopIndex]
+            loop.scheduleTask(in: delay) {
+                Self.connect(
+                    index: index, configuration: c, audio: audio, host: host, port: port, path: path, tls: tls,
+                    loop: loop, stats: s, done: done)
+            }
+        }
+        for f in calls { try? await f.get() }
+        reporter.cancel()
+        let elapsed = clock.now - startedAt
+        let usageAfter = ResourceUsage.now()
+
+        var merged = LoopStats()
+        for (i, loop) in loops.enumerated() {
+            let s = stats[i]
+            let part = try await loop.submit { () -> LoopStatsSnapshot in LoopStatsSnapshot(s.value) }.get()
+            merged = part.merge(into: merged)
+        }
+        let cpuSeconds = usageAfter.cpuSeconds - usageBefore.cpuSeconds
+        let wallSeconds = Double(elapsed.nanoseconds) / 1e9
+        try? await group.shutdownGracefully()
+        var result = BenchResult(
+            configuration: c, stats: merged, started: wallStart, wallSeconds: wallSeconds,
+            generatorCPUPercent: 100 * cpuSeconds / wallSeconds, cores: System.coreCount)
+        result.timeline = timeline.points.withLock { $0 }
+        return result
+    }
+
+    private static func loadAudio(_ c: BenchConfiguration) throws -> [Int16] {
+        switch c.audio {
+        case .tone:
+            // One second of 1 kHz at -20 dBFS: an integer number of cycles, so it loops seamlessly.
+            return (0..<c.sampleRate).map { Int16((3277 * sin(2 * Double.pi * 1000 * Double($0) / Double(c.sampleRate))).rounded()) }
+        case .file(let path):
+            let decoded = try AudioDecoder(outputRate: c.sampleRate).decode(fileAtPath: path)
+            return decoded.samples
+        }
+    }
+
+    private static func connect(
+        index: Int, configuration c: BenchConfiguration, audio: [Int16], host: String, port: Int, path: String,
+        tls: NIOSSLContext?, loop: any EventLoop, stats: NIOLoopBound<LoopStats>, done: EventLoopPromise<Void>
+    ) {
+        stats.value.callsStarted += 1
+        let connectStarted = NIODeadline.now()
+        let call = SimulatedCall(
+            setup: .init(index: index, configuration: c, audio: audio, stats: stats.value, connectStarted: connectStarted, done: done))
+        let callOnLoop = NIOLoopBound(call, eventLoop: loop)
+        let upgraded = loop.makePromise(of: Void.self)
+        let bootstrap = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                let upgrader = NIOWebSocketClientUpgrader(
+                    maxFrameSize: 1 << 20,
+                    upgradePipelineHandler: { channel, _ in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(callOnLoop.value)
+                        }
+                    })
+                let watch = UpgradeWatch(promise: upgraded)
+                return channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        withClientUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                context.pipeline.syncOperations.removeHandler(watch, promise: nil)
+                                upgraded.succeed()
+                            }
+                        ))
+                    try channel.pipeline.syncOperations.addHandler(watch)
+                }
+            }
+        bootstrap.connect(host: host, port: port).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                upgraded.fail(error)
+            case .success(let channel):
+                var headers = HTTPHeaders()
+                headers.add(name: "host", value: "\(host):\(port)")
+                headers.add(name: "content-length", value: "0")
+                channel.write(HTTPClientRequestPart.head(.init(version: .http1_1, method: .GET, uri: path, headers: headers)), promise: nil)
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            }
+        }
+        upgraded.futureResult.whenComplete { result in
+            switch result {
+            case .success:
+                callOnLoop.value.begin()
+            case .failure(let error):
+                // The websocket never opened; after it opens the call accounts for itself.
+                stats.value.callsFailed += 1
+                if stats.value.failures.count < 20 { stats.value.failures.append("call \(index): \(error)") }
+                done.succeed()
+            }
+        }
+    }
+}
+
+/// Fails the upgrade when the server answers with plain HTTP (401, 404, 503...) or hangs up first.
+private final class UpgradeWatch: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+    let promise: EventLoopPromise<Void>
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    struct Refused: Error, CustomStringConvertible {
+        let status: HTTPResponseStatus
+        var description: String { "upgrade refused: HTTP \(status.code)" }
+    }
+    struct ClosedBeforeUpgrade: Error, CustomStringConvertible {
+        var description: String { "connection closed before the upgrade" }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data) {
+            promise.fail(Refused(status: head.status))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(ClosedBeforeUpgrade())
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+}
+
+/// A snapshot of a loop's stats that can leave the loop.
+private struct LoopStatsSnapshot: Sendable {
+    let roundTrip, jitter, connect, sendLateness: Histogram<UInt64>
+    let counts: [Int]
+    let failures: [String]
+
+    init(_ s: LoopStats) {
+        roundTrip = s.roundTrip
+        jitter = s.jitter
+        connect = s.connect
+        sendLateness = s.sendLateness
+        counts = [
+            s.callsStarted, s.callsConnected, s.callsFailed, s.callsFinished, s.callsClosedByServer, s.framesSent,
+            s.framesReceived, s.framesLost, s.framesLate, s.framesDuplicated, s.framesWrongSize, s.framesUntagged,
+            s.framesMisrouted,
+        ]
+        failures = s.failures
+    }
+
+    func merge(into m: LoopStats) -> LoopStats {
+        m.roundTrip.add(roundTrip)
+        m.jitter.add(jitter)
+        m.connect.add(connect)
+        m.sendLateness.add(sendLateness)
+        m.callsStarted += counts[0]
+        m.callsConnected += counts[1]
+        m.callsFailed += counts[2]
+        m.callsFinished += counts[3]
+        m.callsClosedByServer += counts[4]
+        m.framesSent += counts[5]
+        m.framesReceived += counts[6]
+        m.framesLost += counts[7]
+        m.framesLate += counts[8]
+        m.framesDuplicated += counts[9]
+        m.framesWrongSize += counts[10]
+        m.framesUntagged += counts[11]
+        m.framesMisrouted += counts[12]
+        m.failures += failures
+        return m
+    }
+}
+
+/// Progress lines, kept for the plot.
+private final class Timeline: Sendable {
+    let points = Mutex<[BenchProgress]>([])
+}
+
+/// CPU time this process has used.
+struct ResourceUsage {
+    let cpuSeconds: Double
+
+    static func now() -> ResourceUsage {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return ResourceUsage(cpuSeconds: user + system)
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import PatchbayBench
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `patchbay bench`: simulate Voice API calls against a websocket endpoint and measure it.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Simulate Voice API calls against a websocket endpoint and measure the latency it adds.",
+        discussion: """
+            Opens N calls as the Voice API does (websocket:connected with headers, then 20 ms audio/l16 frames
+            paced against an absolute clock). Every frame is tagged, so against an echo route each returned
+            frame is matched to the one sent: round trip, jitter (|inter-arrival - 20 ms|), lost, late,
+            duplicated and wrongly sized frames. Prints a live line per second, then a table; --json and
+            --plot (SVG) write the full result. Exits 1 when an SLO given with --max-p99 or --max-lost is broken.
+            Header values may contain {call}, replaced by the call's number (e.g. --header conversation=c{call}).
+            """
+    )
+
+    @Argument(help: "The endpoint, e.g. ws://127.0.0.1:8080/echo (wss:// for TLS; certificates are not verified).")
+    var url: String
+
+    @Option(help: "Concurrent calls.")
+    var calls = 10
+
+    @Option(help: "Sample rate: 8000, 16000 or 24000.")
+    var rate = 16000
+
+    @Option(help: "How long each call streams, e.g. 60s, 500ms, 2m.")
+    var duration = "60s"
+
+    @Option(help: "Calls started per second, e.g. 200/s.")
+    var ramp = "200/s"
+
+    @Option(name: .customLong("header"), help: "A connected-message header k=v (repeatable).")
+    var headers: [String] = []
+
+    @Option(help: "Audio to send: tone (1 kHz, -20 dBFS) or a wav/mp3 file.")
+    var audio = "tone"
+
+    @Option(name: .customLong("dtmf-every"), help: "Send a websocket:dtmf event every N frames (0: never).")
+    var dtmfEvery = 0
+
+    @Option(help: "Write the full result as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Write a latency plot (SVG) to this file.")
+    var plot: String?
+
+    @Option(name: .customLong("max-p99"), help: "SLO: p99 round trip at most this, e.g. 2ms.")
+    var maxP99: String?
+
+    @Option(name: .customLong("max-lost"), help: "SLO: at most this many frames lost.")
+    var maxLost: Int?
+
+    @Option(help: "Client event loop threads (0: one per core).")
+    var threads = 0
+
+    func validate() throws {
+        guard let u = URL(string: url), ["ws", "wss"].contains(u.scheme ?? ""), u.host != nil else {
+            throw ValidationError("URL must be ws://host:port/path or wss://... (got \(url))")
+        }
+        guard [8000, 16000, 24000].contains(rate) else { throw ValidationError("--rate must be 8000, 16000 or 24000") }
+        guard calls > 0, calls <= 100_000 else { throw ValidationError("--calls must be 1...100000") }
+        guard BenchConfiguration.parseDuration(duration).map({ $0 >= .milliseconds(20) }) == true else {
+            throw ValidationError("--duration must be like 60s, 500ms or 2m, at least 20ms (got \(duration))")
+        }
+        guard BenchConfiguration.parseRate(ramp) != nil else { throw ValidationError("--ramp must be like 200/s (got \(ramp))") }
+        if let maxP99, BenchConfiguration.parseDuration(maxP99) == nil {
+            throw ValidationError("--max-p99 must be like 2ms (got \(maxP99))")
+        }
+        for h in headers where !h.contains("=") { throw ValidationError("--header must be k=v (got \(h))") }
+        guard dtmfEvery >= 0, threads >= 0 else { throw ValidationError("--dtmf-every and --threads must be >= 0") }
+    }
+
+    func run() async throws {
+        var c = BenchConfiguration(url: URL(string: url)!)
+        c.calls = calls
+        c.sampleRate = rate
+        c.duration = BenchConfiguration.parseDuration(duration)!
+        c.rampPerSecond = BenchConfiguration.parseRate(ramp)!
+        c.headers = headers.map { h in
+            let i = h.firstIndex(of: "=")!
+            return (String(h[..<i]), String(h[h.index(after: i)...]))
+        }
+        c.audio = audio == "tone" ? .tone : .file(audio)
+        c.dtmfEventEveryFrames = dtmfEvery
+        c.maximumP99 = maxP99.flatMap(BenchConfiguration.parseDuration)
+        c.maximumLostFrames = maxLost
+        c.threads = threads
+
+        let terminal = isatty(STDERR_FILENO) == 1
+        let runner = BenchRunner(configuration: c) { p in
+            // On a terminal the line rewrites itself; otherwise a plain line every five seconds.
+            if terminal {
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + p.line).utf8))
+            } else if p.elapsedSeconds % 5 == 0 {
+                FileHandle.standardError.write(Data((p.line + "\n").utf8))
+            }
+        }
+        let result = try await runner.run()
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        print(result.table)
+        if !result.failures.isEmpty {
+            print("\nfirst failures:\n  " + result.failures.prefix(5).joined(separator: "\n  "))
+        }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            try encoder.encode(result).write(to: URL(fileURLWithPath: json))
+        }
+        if let plot {
+            try Data(result.svg.utf8).write(to: URL(fileURLWithPath: plot))
+        }
+        let broken = result.brokenSLOs(c)
+        if !broken.isEmpty {
+            FileHandle.standardError.write(Data(("SLO broken: " + broken.joined(separator: "; ") + "\n").utf8))
+            throw ExitCode.failure
+        }
+    }
+}
