@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(name: "Patchbay", path: patchbayPath),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Fixture and per-step/pipeline state shared by the benchmarks and the driver.
@@ -27,6 +28,16 @@ let package = Package(
         .executableTarget(
             name: "pipeline-driver",
             dependencies: ["PatchbayBenchSupport", .product(name: "PatchbayDSP", package: "Patchbay")]
+        ),
+        // The I/O baseline for `patchbay bench`: a bare SwiftNIO websocket echo.
+        .executableTarget(
+            name: "bare-echo",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "DSP",

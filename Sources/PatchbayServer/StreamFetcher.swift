@@ -101,6 +101,14 @@ public final class StreamFetcher: Sendable {
         .nanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
     }
 
+    deinit {
+        // AsyncHTTPClient insists on an explicit shutdown before its client goes away; a fetcher dropped
+        // without one (a server that failed to start, say) shuts it down here. The task keeps the client
+        // alive until it has.
+        let client = client
+        Task { try? await client.shutdown() }
+    }
+
     /// Ends the client's connections.
     public func shutdown() async {
         try? await client.shutdown()
