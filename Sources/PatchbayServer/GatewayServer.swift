@@ -1,10 +1,10 @@
+public import Foundation
 public import Logging
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
-public import Foundation
 public import PatchbayDSP
 public import PatchbayEngine
 import Synchronization
@@ -41,6 +41,12 @@ public final class GatewayServer: Sendable {
         }
         self.outbounds = outbounds
         if let tls = configuration.tls {
+            for (what, file) in [("certificate", tls.certificate), ("private key", tls.privateKey)]
+            where !FileManager.default.isReadableFile(atPath: file) {
+                try? group.syncShutdownGracefully()
+                throw ConfigurationError(
+                    "cannot load TLS certificate \(tls.certificate) / key \(tls.privateKey): the \(what) file does not exist or cannot be read")
+            }
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
                 let key = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
@@ -187,10 +193,11 @@ public final class GatewayServer: Sendable {
         while metrics.connectionsOpen.value > 0, clock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        let remaining = engine.legs
-        if !remaining.isEmpty {
-            logger.notice("closing legs still up at the drain deadline", metadata: ["legs": "\(remaining.count)"])
-            for leg in remaining { leg.transport.close(reason: "server shutting down") }
+        let remaining = metrics.connectionsOpen.value
+        if remaining > 0 {
+            // Every websocket, including any still waiting to send websocket:connected, hears 1001.
+            logger.notice("closing legs still up at the drain deadline", metadata: ["connections": "\(remaining)"])
+            for outbound in outbounds.values { outbound.closeAll(code: .goingAway, reason: "server shutting down") }
             let closeDeadline = clock.now + .seconds(2)
             while metrics.connectionsOpen.value > 0, clock.now < closeDeadline {
                 try? await Task.sleep(for: .milliseconds(20))

@@ -45,6 +45,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case (_, "/health"), (_, "/metrics"):
             send(.methodNotAllowed, body: "use GET\n", head: head, context: context)
         default:
+            if server.isDraining, server.gate.routes[path] != nil {
+                send(.serviceUnavailable, body: "draining: no new legs\n", head: head, context: context)
+                return
+            }
             switch server.gate.verdict(for: head, openConnections: server.metrics.connectionsOpen.value) {
             case .unknownPath:
                 send(.notFound, body: "no route for \(path)\n", head: head, context: context)

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOWebSocket
 import PatchbayEngine
 
 /// The legs one event loop writes for, and the waker the media shards use to tell it frames are ready.
@@ -27,6 +28,15 @@ final class LoopOutbound: @unchecked Sendable {
     func unregister(_ handler: LegHandler) {
         eventLoop.preconditionInEventLoop()
         handlers[ObjectIdentifier(handler)] = nil
+    }
+
+    /// Closes every websocket on this loop with `code` (the drain deadline).
+    func closeAll(code: WebSocketErrorCode, reason: String) {
+        eventLoop.execute { [self] in
+            for handler in Array(handlers.values) {
+                handler.close(code: code, reason: reason)
+            }
+        }
     }
 
     private func drain() {

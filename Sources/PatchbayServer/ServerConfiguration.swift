@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Everything `patchbay serve` can be told, with embedded defaults.
 ///
@@ -180,10 +180,20 @@ extension ServerConfiguration {
         } catch {
             throw ConfigurationError("cannot read configuration \(path): \(error.localizedDescription)")
         }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error.localizedDescription)"
+            throw ConfigurationError("configuration \(path) is not valid JSON: \(detail)")
+        }
+        if let unknown = Self.unknownKey(in: object) {
+            throw ConfigurationError("configuration \(path): unknown key \"\(unknown)\"")
+        }
         do {
             return try JSONDecoder().decode(ServerConfiguration.self, from: data)
         } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigurationError("configuration \(path) is not valid JSON: \(Self.describe(context))")
+            throw ConfigurationError("configuration \(path): \(Self.describe(context))")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             throw ConfigurationError("configuration \(path): \(Self.describe(context))")
         } catch let DecodingError.keyNotFound(key, context) {
@@ -195,7 +205,45 @@ extension ServerConfiguration {
     }
 
     private static func path(_ codingPath: [any CodingKey]) -> String {
-        codingPath.isEmpty ? "the top level" : codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        guard !codingPath.isEmpty else { return "the top level" }
+        var text = ""
+        for key in codingPath {
+            if let i = key.intValue {
+                text += "[\(i)]"
+            } else {
+                text += (text.isEmpty ? "" : ".") + key.stringValue
+            }
+        }
+        return text
+    }
+
+    /// The keys each object of the file may hold: a misspelt key is an error, not a silent default.
+    private static let knownKeys: [String: Set<String>] = [
+        "": ["host", "port", "tls", "auth", "routes", "limits", "log_level", "shards", "detect_dtmf"],
+        "tls": ["certificate", "private_key"],
+        "auth": ["token", "jwt_secret", "jwt_max_age_seconds"],
+        "limits": [
+            "max_legs", "max_message_bytes", "max_messages_per_second", "idle_timeout_seconds",
+            "ping_interval_seconds", "connect_timeout_seconds", "drain_seconds",
+        ],
+        "routes": ["path", "mode", "conversation", "conversation_header"],
+    ]
+
+    /// The first key no part of the configuration knows, as a path ("limits.drain_second").
+    private static func unknownKey(in object: Any) -> String? {
+        guard let top = object as? [String: Any] else { return nil }
+        for key in top.keys.sorted() where !knownKeys[""]!.contains(key) { return key }
+        for section in ["tls", "auth", "limits"] {
+            guard let inner = top[section] as? [String: Any] else { continue }
+            for key in inner.keys.sorted() where !knownKeys[section]!.contains(key) { return "\(section).\(key)" }
+        }
+        if let routes = top["routes"] as? [Any] {
+            for (i, route) in routes.enumerated() {
+                guard let r = route as? [String: Any] else { continue }
+                for key in r.keys.sorted() where !knownKeys["routes"]!.contains(key) { return "routes[\(i)].\(key)" }
+            }
+        }
+        return nil
     }
 
     private static func describe(_ context: DecodingError.Context) -> String {

@@ -40,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
             .validated()
         if printConfig {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(configuration), as: UTF8.self))
             return
         }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import PatchbayDSP
 import Synchronization
@@ -70,10 +71,20 @@ final class TestPeer: Sendable {
 
     var received: Inbox { inbox }
 
+    /// A client TLS context that accepts any certificate (tests use self-signed ones).
+    static func insecureTLSContext() throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    /// Connects and upgrades to a websocket on `path`; with `tls`, over TLS (wss) without verifying the
+    /// server's certificate.
     static func connect(
-        port: Int, path: String, headers: [(String, String)] = [], group: any EventLoopGroup
+        port: Int, path: String, headers: [(String, String)] = [], group: any EventLoopGroup, tls: Bool = false
     ) async throws -> TestPeer {
         let inbox = Inbox()
+        let sslContext = tls ? try insecureTLSContext() : nil
         let upgraded = group.next().makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -87,6 +98,11 @@ final class TestPeer: Sendable {
                     })
                 let watcher = UpgradeFailureWatcher(promise: upgraded)
                 return channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        // No SNI: the server is addressed by IP, which SNI may not carry.
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: sslContext, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
                         withClientUpgrade: (
                             upgraders: [upgrader],

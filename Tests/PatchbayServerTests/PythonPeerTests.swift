@@ -1,0 +1,141 @@
+import Foundation
+import PatchbayEngine
+import PatchbayServer
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Drives the gateway with Python's `websockets` library acting as the Voice API
+/// (Tests/python/voice_api_peer.py): a websocket client nobody on the team wrote checks the wire format.
+/// `scripts/setup` installs `websockets`; without it (or without python3) these tests fail.
+@Suite("a Python websockets client as the Voice API", .serialized) struct PythonPeerTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("python").appendingPathComponent("voice_api_peer.py")
+    /// The digits the dtmf scenario plays in its audio (it also reports a "5" with `websocket:dtmf`).
+    static let dtmfDigits = "1*9#"
+    static let scriptTimeout: Duration = .seconds(30)
+
+    @Test("the Python peer's checks pass", arguments: ["echo", "conversation", "dtmf"])
+    func scenario(_ scenario: String) async throws {
+        let python = await Self.python(["-c", "import websockets; print(websockets.__version__)"], timeout: .seconds(20))
+        guard python.status == 0 else {
+            Issue.record(
+                """
+                python3 with the websockets package is needed for this test: run scripts/setup \
+                (python3 -c 'import websockets' exited \(python.status)): \(python.output)
+                """)
+            return
+        }
+
+        let gateway = try await RunningGateway.start()
+        let engine = gateway.server.engine
+        let events = engine.events.subscribe()
+        // Collects events until the (first) leg ends; cancelled if that never comes.
+        let collector = Task {
+            var seen: [EngineEvent] = []
+            for await event in events {
+                seen.append(event)
+                if case .legEnded = event.kind { break }
+            }
+            return seen
+        }
+        var arguments = [Self.script.path, "--port", "\(gateway.port)", "--scenario", scenario]
+        if scenario == "dtmf" { arguments += ["--digits", Self.dtmfDigits] }
+        let run = await Self.python(arguments, timeout: Self.scriptTimeout)
+        let watchdog = Task {
+            try? await Task.sleep(for: .seconds(5))
+            collector.cancel()
+        }
+        let seen = await collector.value
+        watchdog.cancel()
+        let metrics = engine.metrics
+        let (framesIn, framesRejected) = (metrics.framesIn.value, metrics.framesRejected.value)
+        let (reportedCount, detectedCount) = (metrics.dtmfReported.value, metrics.dtmfDetected.value)
+        await gateway.stop()
+
+        #expect(!run.timedOut, "voice_api_peer.py \(scenario) still running after \(Self.scriptTimeout): killed\n\(run.output)")
+        #expect(run.status == 0, "voice_api_peer.py \(scenario) exited \(run.status):\n\(run.output)")
+        // Nothing the Python client sent was refused (wrong size, before connected, over the rate limit).
+        #expect(framesRejected == 0, "\(framesRejected) of the Python client's frames refused\n\(run.output)")
+        switch scenario {
+        case "echo":
+            #expect(framesIn == 50, "\(framesIn) frames in")
+        case "conversation":
+            #expect(framesIn == 100, "\(framesIn) frames in")
+        case "dtmf":
+            // The script's audio: 100 ms of silence, four 100 ms digits each with a 100 ms gap, 200 ms of silence.
+            #expect(framesIn == 55, "\(framesIn) frames in")
+            var reported: [(Character, Int, Int?)] = []
+            var detected: [(Character, Int)] = []
+            for event in seen {
+                guard case .dtmf(let digit, let duration, let start, let isDetected) = event.kind else { continue }
+                if isDetected { detected.append((digit, duration)) } else { reported.append((digit, duration, start)) }
+            }
+            #expect(
+                seen.contains {
+                    if case .legEnded = $0.kind { return true }
+                    return false
+                }, "the leg's end was never published: \(seen.map(\.kind))")
+            #expect(reported.count == 1 && reportedCount == 1, "peer-reported DTMF: \(reported)")
+            #expect(reported.first?.0 == "5" && reported.first?.1 == 260 && reported.first?.2 == nil, "\(reported)")
+            #expect(String(detected.map(\.0)) == Self.dtmfDigits, "detected \(detected) (\(detectedCount) counted)\n\(run.output)")
+        default:
+            Issue.record("unknown scenario \(scenario)")
+        }
+    }
+
+    /// The result of running python3.
+    struct Run: Sendable {
+        var status: Int32
+        var output: String
+        var timedOut: Bool
+    }
+
+    /// Runs `python3 arguments` (python3 found on PATH, as scripts/setup finds it) with its stdout and
+    /// stderr going to one file; kills it after `timeout`.
+    static func python(_ arguments: [String], timeout: Duration) async -> Run {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("patchbay-python-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outputURL = directory.appendingPathComponent("output")
+        let process = Process()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+            // A file, not a pipe: the child can never block on a full pipe.
+            let output = try FileHandle(forWritingTo: outputURL)
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3"] + arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["PYTHONUNBUFFERED"] = "1"
+            environment["PYTHONDONTWRITEBYTECODE"] = "1"
+            process.environment = environment
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            try output.close()
+        } catch {
+            return Run(status: -1, output: "could not start python3: \(error)", timedOut: false)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while process.isRunning, clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        var timedOut = false
+        if process.isRunning {
+            timedOut = true
+            process.terminate()
+            let grace = clock.now + .seconds(2)
+            while process.isRunning, clock.now < grace {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            if process.isRunning { _ = kill(process.processIdentifier, SIGKILL) }
+        }
+        process.waitUntilExit()
+        let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        return Run(status: process.terminationStatus, output: text, timedOut: timedOut)
+    }
+}
