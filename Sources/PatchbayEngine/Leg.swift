@@ -45,7 +45,7 @@ public final class Leg: @unchecked Sendable {
     private let earmuffed = Atomic<Bool>(false)
 
     /// Frames each ring holds at least.
-    static let ringFrames = 12
+    static let ringFrames = 8
 
     /// Per-leg counts (also summed in `EngineMetrics`).
     public let framesIn = Counter()
@@ -71,7 +71,7 @@ public final class Leg: @unchecked Sendable {
         startTime = Date()
         self.isEcho = isEcho
         self.inboundDepthLimit = min(max(1, inboundDepthLimit), Self.ringFrames - 2)
-        // 240 ms or more each way (rounded up to a power of two): beyond the inbound depth limit and any
+        // 160 ms or more each way (rounded up to a power of two): beyond the inbound depth limit and any
         // burst the rate limit lets through in one event-loop turn, and several ticks ahead of the
         // writer. Kept small on purpose: an idle leg must cost little memory (QUALITY.md: 64 KiB).
         inbound = SampleRing(minimumCapacity: Self.ringFrames * frameSamples)
