@@ -71,6 +71,7 @@ let package = Package(
         .target(
             name: "PatchbayBench",
             dependencies: [
+                "PatchbayDSP",
                 "PatchbayCodecs",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -31,6 +31,16 @@ public struct BenchConfiguration: Sendable {
     public var maximumLostFrames: Int?
     /// Client event loops (0: one per core).
     public var threads: Int
+    /// Two-leg conversations: calls come in pairs, the second of each at this rate, joined by a
+    /// `conversation` header naming the pair; each call listens for its partner's probes.
+    public var pairRate: Int?
+    /// How returned audio is recognised (see `ProbeKind`).
+    public var probe: ProbeKind
+    /// Send an in-band DTMF digit (100 ms, -10 dBm0) every this many frames (0: never) and time the
+    /// `websocket:dtmf` event the target sends back for it (its partner's, in pair mode).
+    public var inbandDTMFEveryFrames: Int
+    /// Names this run's conversations in pair mode, so two runs against one gateway never meet.
+    public var runID: String
 
     public init(url: URL) {
         self.url = url
@@ -46,7 +56,20 @@ public struct BenchConfiguration: Sendable {
         maximumP99 = nil
         maximumLostFrames = nil
         threads = 0
+        pairRate = nil
+        probe = .tag
+        inbandDTMFEveryFrames = 0
+        runID = String(UUID().uuidString.prefix(8)).lowercased()
     }
+
+    /// The rate call `index` streams at.
+    public func sampleRate(ofCall index: Int) -> Int {
+        if let pairRate, index % 2 == 1 { return pairRate }
+        return sampleRate
+    }
+
+    /// The call whose probes call `index` listens for: its partner in pair mode, else itself.
+    public func listener(ofCall index: Int) -> Int { pairRate == nil ? index : index ^ 1 }
 
     /// Samples per 20 ms frame.
     public var frameSamples: Int { sampleRate / 50 }

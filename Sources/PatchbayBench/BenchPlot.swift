@@ -33,7 +33,9 @@ enum BenchPlot {
         s += axes(x: x0, y: pad, w: plotW, h: plotH, title: "p99 round trip per second", yLabel: "ms", yMax: maxP99)
         s += "<text x=\"\(x0 + plotW)\" y=\"\(pad + plotH + 16)\" text-anchor=\"end\">\(Int(seconds)) s</text>\n"
         s += polyline(
-            points.map { (x0 + plotW * Double($0.elapsedSeconds) / seconds, pad + plotH - plotH * Double($0.intervalP99Microseconds) / 1000 / maxP99) },
+            points.map {
+                (x0 + plotW * Double($0.elapsedSeconds) / seconds, pad + plotH - plotH * Double($0.intervalP99Microseconds) / 1000 / maxP99)
+            },
             color: "#d62728")
         s += "</svg>\n"
         return s

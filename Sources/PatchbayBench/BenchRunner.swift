@@ -21,7 +21,10 @@ public final class BenchRunner: Sendable {
 
     public func run() async throws -> BenchResult {
         let c = configuration
-        let audio = try Self.loadAudio(c)
+        var audioByRate: [Int: [Int16]] = [:]
+        for rate in Set([c.sampleRate, c.pairRate ?? c.sampleRate]) { audioByRate[rate] = try Self.loadAudio(c, rate: rate) }
+        let audio = audioByRate
+        let ledgers = (0..<c.calls).map { _ in ProbeLedger() }
         let threads = c.threads > 0 ? c.threads : System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let loops = Array(group.makeIterator())
@@ -33,11 +36,12 @@ public final class BenchRunner: Sendable {
         let stats = bound
         let tls: NIOSSLContext? =
             c.url.scheme == "wss"
-            ? try NIOSSLContext(configuration: {
-                var t = TLSConfiguration.makeClientConfiguration()
-                t.certificateVerification = .none
-                return t
-            }())
+            ? try NIOSSLContext(
+                configuration: {
+                    var t = TLSConfiguration.makeClientConfiguration()
+                    t.certificateVerification = .none
+                    return t
+                }())
             : nil
         let host = c.url.host ?? "127.0.0.1"
         let port = c.url.port ?? (c.url.scheme == "wss" ? 443 : 80)
@@ -62,7 +66,9 @@ public final class BenchRunner: Sendable {
                     let snapshot = try? await loop.submit {
                         let v = s.value
                         let interval = v.takeInterval()
-                        return (max(0, v.callsConnected - v.callsFinished - v.callsFailed), interval, v.framesLost, v.sendLateness.valueAtPercentile(99))
+                        return (
+                            max(0, v.callsConnected - v.callsFinished - v.callsFailed), interval, v.framesLost, v.sendLateness.valueAtPercentile(99)
+                        )
                     }.get()
                     guard let snapshot else { continue }
                     p.callsUp += snapshot.0
@@ -86,8 +92,9 @@ public final class BenchRunner: Sendable {
             let s = stats[loopIndex]
             loop.scheduleTask(in: delay) {
                 Self.connect(
-                    index: index, configuration: c, audio: audio, host: host, port: port, path: path, tls: tls,
-                    loop: loop, stats: s, done: done)
+                    index: index, configuration: c, audio: audio[c.sampleRate(ofCall: index)]!, host: host, port: port,
+                    path: path, tls: tls, loop: loop, stats: s, ledgers: (ledgers[index], ledgers[c.listener(ofCall: index)]),
+                    done: done)
             }
         }
         for f in calls { try? await f.get() }
@@ -111,25 +118,32 @@ public final class BenchRunner: Sendable {
         return result
     }
 
-    private static func loadAudio(_ c: BenchConfiguration) throws -> [Int16] {
+    private static func loadAudio(_ c: BenchConfiguration, rate: Int) throws -> [Int16] {
+        if c.probe == .burst {
+            // Silence around the bursts, so nothing else correlates with them.
+            return [Int16](repeating: 0, count: rate / 50)
+        }
         switch c.audio {
         case .tone:
             // One second of 1 kHz at -20 dBFS: an integer number of cycles, so it loops seamlessly.
-            return (0..<c.sampleRate).map { Int16((3277 * sin(2 * Double.pi * 1000 * Double($0) / Double(c.sampleRate))).rounded()) }
+            return (0..<rate).map { Int16((3277 * sin(2 * Double.pi * 1000 * Double($0) / Double(rate))).rounded()) }
         case .file(let path):
-            let decoded = try AudioDecoder(outputRate: c.sampleRate).decode(fileAtPath: path)
+            let decoded = try AudioDecoder(outputRate: rate).decode(fileAtPath: path)
             return decoded.samples
         }
     }
 
     private static func connect(
         index: Int, configuration c: BenchConfiguration, audio: [Int16], host: String, port: Int, path: String,
-        tls: NIOSSLContext?, loop: any EventLoop, stats: NIOLoopBound<LoopStats>, done: EventLoopPromise<Void>
+        tls: NIOSSLContext?, loop: any EventLoop, stats: NIOLoopBound<LoopStats>, ledgers: (sent: ProbeLedger, heard: ProbeLedger),
+        done: EventLoopPromise<Void>
     ) {
         stats.value.callsStarted += 1
         let connectStarted = NIODeadline.now()
         let call = SimulatedCall(
-            setup: .init(index: index, configuration: c, audio: audio, stats: stats.value, connectStarted: connectStarted, done: done))
+            setup: .init(
+                index: index, configuration: c, sampleRate: c.sampleRate(ofCall: index), audio: audio, stats: stats.value,
+                sentLedger: ledgers.sent, heardLedger: ledgers.heard, connectStarted: connectStarted, done: done))
         let callOnLoop = NIOLoopBound(call, eventLoop: loop)
         let upgraded = loop.makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: loop)
@@ -218,7 +232,7 @@ private final class UpgradeWatch: ChannelInboundHandler, RemovableChannelHandler
 
 /// A snapshot of a loop's stats that can leave the loop.
 private struct LoopStatsSnapshot: Sendable {
-    let roundTrip, jitter, connect, sendLateness: Histogram<UInt64>
+    let roundTrip, jitter, connect, sendLateness, latencyAboveFloor, dtmfRoundTrip: Histogram<UInt64>
     let counts: [Int]
     let failures: [String]
 
@@ -227,10 +241,13 @@ private struct LoopStatsSnapshot: Sendable {
         jitter = s.jitter
         connect = s.connect
         sendLateness = s.sendLateness
+        latencyAboveFloor = s.latencyAboveFloor
+        dtmfRoundTrip = s.dtmfRoundTrip
         counts = [
             s.callsStarted, s.callsConnected, s.callsFailed, s.callsFinished, s.callsClosedByServer, s.framesSent,
             s.framesReceived, s.framesLost, s.framesLate, s.framesDuplicated, s.framesWrongSize, s.framesUntagged,
-            s.framesMisrouted,
+            s.framesMisrouted, s.probesSent, s.probesFound, s.probesMissed, s.dtmfSent, s.dtmfMatched, s.dtmfMissed,
+            s.dtmfUnexpected,
         ]
         failures = s.failures
     }
@@ -240,6 +257,8 @@ private struct LoopStatsSnapshot: Sendable {
         m.jitter.add(jitter)
         m.connect.add(connect)
         m.sendLateness.add(sendLateness)
+        m.latencyAboveFloor.add(latencyAboveFloor)
+        m.dtmfRoundTrip.add(dtmfRoundTrip)
         m.callsStarted += counts[0]
         m.callsConnected += counts[1]
         m.callsFailed += counts[2]
@@ -253,6 +272,13 @@ private struct LoopStatsSnapshot: Sendable {
         m.framesWrongSize += counts[10]
         m.framesUntagged += counts[11]
         m.framesMisrouted += counts[12]
+        m.probesSent += counts[13]
+        m.probesFound += counts[14]
+        m.probesMissed += counts[15]
+        m.dtmfSent += counts[16]
+        m.dtmfMatched += counts[17]
+        m.dtmfMissed += counts[18]
+        m.dtmfUnexpected += counts[19]
         m.failures += failures
         return m
     }

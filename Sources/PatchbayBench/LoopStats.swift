@@ -18,6 +18,11 @@ final class LoopStats {
     var connect = histogram()
     /// How late the generator sent each frame against its absolute schedule.
     var sendLateness = histogram()
+    /// Burst probes: each latency above its call's lowest (the mixing clock's phase and resampler
+    /// delay are constant for a call; what load adds shows above them).
+    var latencyAboveFloor = histogram()
+    /// In-band DTMF digit sent → `websocket:dtmf` event received.
+    var dtmfRoundTrip = histogram()
 
     var callsStarted = 0
     var callsConnected = 0
@@ -33,6 +38,14 @@ final class LoopStats {
     var framesWrongSize = 0
     var framesUntagged = 0
     var framesMisrouted = 0
+    /// Bursts this loop's calls listened for (sent once the listener had joined), found, never found.
+    var probesSent = 0
+    var probesFound = 0
+    var probesMissed = 0
+    var dtmfSent = 0
+    var dtmfMatched = 0
+    var dtmfMissed = 0
+    var dtmfUnexpected = 0
     var failures: [String] = []
 
     /// Progress since the last call, and the interval histogram reset.

@@ -12,8 +12,13 @@ final class SimulatedCall: ChannelInboundHandler {
     struct Setup {
         let index: Int
         let configuration: BenchConfiguration
+        /// This call's rate (in pair mode, the second call of each pair has the pair rate).
+        let sampleRate: Int
         let audio: [Int16]
         let stats: LoopStats
+        /// Where this call notes the probes and digits it sends, and where it finds those it listens for.
+        let sentLedger: ProbeLedger
+        let heardLedger: ProbeLedger
         let connectStarted: NIODeadline
         let done: EventLoopPromise<Void>
     }
@@ -36,14 +41,35 @@ final class SimulatedCall: ChannelInboundHandler {
     private var audioPosition = 0
     private var beginWhenAdded = false
 
+    // Burst probes and in-band digits.
+    private let burst: [Int16]
+    private let tones: ToneBank?
+    private var tone: (samples: [Int16], position: Int)?
+    private let search: ProbeSearch?
+    /// Frames heard since the burst being looked for was sent, as floats, and when each arrived.
+    private var searchWindow: [Float]
+    private var searchArrivals: [UInt64]
+    private var searchFrames = 0
+    private var pendingBurst: UInt64?
+    private var probeLatencies: [UInt64] = []
+    /// When this call sent `connected` (bursts sent before it, plus a margin, are not looked for).
+    private var listeningSince: UInt64 = 0
+    private static let searchFrameCount = 5  // 100 ms: a burst later than that is missed
+
     init(setup: Setup) {
         self.setup = setup
         let c = setup.configuration
         totalFrames = Int(c.duration.nanoseconds / 20_000_000)
-        frameBytes = 2 * c.frameSamples
+        frameBytes = 2 * (setup.sampleRate / 50)
         sentAt = Array(repeating: 0, count: Self.window)
         sentSequence = Array(repeating: -1, count: Self.window)
         receivedSequence = Array(repeating: -1, count: Self.window)
+        let burstProbe = c.probe == .burst
+        burst = burstProbe ? ProbeBurst.samples(rate: setup.sampleRate) : []
+        search = burstProbe ? ProbeSearch(rate: setup.sampleRate) : nil
+        searchWindow = burstProbe ? Array(repeating: 0, count: Self.searchFrameCount * setup.sampleRate / 50) : []
+        searchArrivals = Array(repeating: 0, count: Self.searchFrameCount)
+        tones = c.inbandDTMFEveryFrames > 0 ? ToneBank(rate: setup.sampleRate) : nil
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,10 +88,15 @@ final class SimulatedCall: ChannelInboundHandler {
         let now = NIODeadline.now()
         setup.stats.callsConnected += 1
         setup.stats.connect.record(UInt64(max(1, (now - setup.connectStarted).nanoseconds / 1000)))
-        var object: [String: String] = [
-            "event": "websocket:connected", "content-type": "audio/l16;rate=\(setup.configuration.sampleRate)",
-        ]
-        for (k, v) in setup.configuration.headers { object[k] = v.replacingOccurrences(of: "{call}", with: "\(setup.index)") }
+        listeningSince = now.uptimeNanoseconds
+        let c = setup.configuration
+        var object: [String: String] = ["event": "websocket:connected", "content-type": "audio/l16;rate=\(setup.sampleRate)"]
+        if c.pairRate != nil, !c.headers.contains(where: { $0.1.contains("{pair}") }) {
+            object["conversation"] = "patchbay-bench-\(c.runID)-\(setup.index / 2)"
+        }
+        for (k, v) in c.headers {
+            object[k] = v.replacingOccurrences(of: "{call}", with: "\(setup.index)").replacingOccurrences(of: "{pair}", with: "\(setup.index / 2)")
+        }
         let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         var buffer = context.channel.allocator.buffer(capacity: json.count)
         buffer.writeBytes(json)
@@ -101,16 +132,36 @@ final class SimulatedCall: ChannelInboundHandler {
         let audio = setup.audio
         let samples = frameBytes / 2
         var position = audioPosition
+        let c = setup.configuration
+        let burstNow = c.probe == .burst && sequence % ProbeBurst.everyFrames == 0
+        if let tones, sequence % c.inbandDTMFEveryFrames == 12 {
+            // Between two bursts (the interval is a multiple of theirs; the tone lasts 5 of the 25 frames).
+            let index = (sequence / c.inbandDTMFEveryFrames) % tones.digits.count
+            tone = (tones.tones[index], 0)
+            setup.sentLedger.sentDigit(tones.digits[index], at: now.uptimeNanoseconds)
+            setup.stats.dtmfSent += 1
+        }
+        let burst = burst
+        var tonePosition = tone?.position ?? 0
+        let toneSamples = tone?.samples ?? []
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: frameBytes) { raw in
             for i in 0..<samples {
-                raw.storeBytes(of: audio[position].littleEndian, toByteOffset: 2 * i, as: Int16.self)
+                var value = Int32(audio[position])
+                if burstNow, i < burst.count { value += Int32(burst[i]) }
+                if tonePosition < toneSamples.count {
+                    value += Int32(toneSamples[tonePosition])
+                    tonePosition += 1
+                }
+                raw.storeBytes(of: Int16(clamping: value).littleEndian, toByteOffset: 2 * i, as: Int16.self)
                 position += 1
                 if position == audio.count { position = 0 }
             }
-            FrameTag.write(call: UInt32(setup.index), sequence: UInt32(sequence), into: raw)
+            if c.probe == .tag { FrameTag.write(call: UInt32(setup.index), sequence: UInt32(sequence), into: raw) }
             return frameBytes
         }
         audioPosition = position
+        if tone != nil { tone = tonePosition < toneSamples.count ? (toneSamples, tonePosition) : nil }
+        if burstNow { setup.sentLedger.sentBurst(at: now.uptimeNanoseconds) }
         let slot = sequence % Self.window
         sentAt[slot] = Int64(now.uptimeNanoseconds)
         sentSequence[slot] = Int32(sequence)
@@ -123,6 +174,9 @@ final class SimulatedCall: ChannelInboundHandler {
         switch frame.opcode {
         case .binary:
             received(frame.data, at: .now())
+        case .text:
+            var data = frame.data
+            receivedText(data.readString(length: data.readableBytes) ?? "", at: .now())
         case .connectionClose:
             if !finished {
                 setup.stats.callsClosedByServer += 1
@@ -151,6 +205,12 @@ final class SimulatedCall: ChannelInboundHandler {
             stats.jitter.record(UInt64(abs(gap - 20_000_000) / 1000))
         }
         lastArrival = now
+        if search != nil {
+            stats.framesUntagged += 1
+            untaggedReceived += 1
+            listenForBurst(data, at: now)
+            return
+        }
         guard let tag = data.withUnsafeReadableBytes({ FrameTag.read($0) }) else {
             stats.framesUntagged += 1
             untaggedReceived += 1
@@ -179,6 +239,76 @@ final class SimulatedCall: ChannelInboundHandler {
         if rtt > setup.configuration.lateAfter.nanoseconds { stats.framesLate += 1 }
     }
 
+    /// Collects the frames heard after the burst being looked for was sent; when enough have come,
+    /// finds the burst in them: latency = arrival of the frame it starts in + its offset there - sent.
+    private func listenForBurst(_ data: ByteBuffer, at now: NIODeadline) {
+        guard let search else { return }
+        let arrival = now.uptimeNanoseconds
+        while pendingBurst == nil, let sent = setup.heardLedger.takeBurst() {
+            // A burst sent before this call had joined (its partner may connect first) reached no one.
+            guard sent >= listeningSince + 100_000_000 else { continue }
+            pendingBurst = sent
+            setup.stats.probesSent += 1
+        }
+        guard let sent = pendingBurst, arrival >= sent else { return }
+        let n = frameBytes / 2
+        let base = searchFrames * n
+        data.withUnsafeReadableBytes { raw in
+            for i in 0..<n {
+                searchWindow[base + i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
+            }
+        }
+        searchArrivals[searchFrames] = arrival
+        searchFrames += 1
+        guard searchFrames == Self.searchFrameCount else { return }
+        searchFrames = 0
+        pendingBurst = nil
+        let found = searchWindow.withUnsafeBufferPointer { search.best(in: $0) }
+        guard ProbeSearch.isFound(found) else {
+            setup.stats.probesMissed += 1
+            return
+        }
+        let frame = found.lag / n
+        let offset = UInt64(found.lag % n) * 1_000_000_000 / UInt64(setup.sampleRate)
+        let latency = (searchArrivals[frame] + offset - sent) / 1000
+        setup.stats.probesFound += 1
+        setup.stats.roundTrip.record(max(1, latency))
+        setup.stats.roundTripInterval.record(max(1, latency))
+        probeLatencies.append(latency)
+    }
+
+    /// A `websocket:dtmf` event: matched to the oldest digit of that kind still outstanding.
+    private func receivedText(_ text: String, at now: NIODeadline) {
+        guard setup.configuration.inbandDTMFEveryFrames > 0, text.contains("websocket:dtmf"),
+            let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+            object["event"] as? String == "websocket:dtmf", let digit = (object["digit"] as? String)?.first
+        else { return }
+        guard let sent = setup.heardLedger.takeDigit(digit) else {
+            setup.stats.dtmfUnexpected += 1
+            return
+        }
+        setup.stats.dtmfMatched += 1
+        setup.stats.dtmfRoundTrip.record(max(1, (now.uptimeNanoseconds - sent) / 1000))
+    }
+
+    /// Probe accounting at the end of the call: bursts and digits sent well before now (more than the
+    /// search window ago) and never found are missed; each latency is also counted above the call's floor.
+    private func settleProbes() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let outstanding = setup.heardLedger.outstanding(after: listeningSince + 100_000_000, before: now - 200_000_000)
+        setup.stats.probesSent += outstanding.bursts
+        setup.stats.probesMissed += outstanding.bursts
+        if let sent = pendingBurst {
+            // Being looked for when the call ended: missed if it had had the whole window to arrive.
+            if sent < now - 200_000_000 { setup.stats.probesMissed += 1 } else { setup.stats.probesSent -= 1 }
+            pendingBurst = nil
+        }
+        setup.stats.dtmfMissed += outstanding.digits
+        if let floor = probeLatencies.min() {
+            for l in probeLatencies { setup.stats.latencyAboveFloor.record(l - floor) }
+        }
+    }
+
     /// Frames sent that never came back. A route that does not echo returns its own audio (untagged):
     /// then every frame expected (one per frame sent) and not received is lost.
     private var lostFrames: Int {
@@ -190,6 +320,7 @@ final class SimulatedCall: ChannelInboundHandler {
         finished = true
         setup.stats.callsFinished += 1
         setup.stats.framesLost += lostFrames
+        settleProbes()
         var buffer = context.channel.allocator.buffer(capacity: 2)
         buffer.write(webSocketErrorCode: .normalClosure)
         let channel = context.channel
@@ -203,6 +334,7 @@ final class SimulatedCall: ChannelInboundHandler {
         finished = true
         setup.stats.callsFailed += 1
         setup.stats.framesLost += lostFrames
+        settleProbes()
         if setup.stats.failures.count < 20 { setup.stats.failures.append("call \(setup.index): \(reason)") }
         context?.close(promise: nil)
         setup.done.succeed()

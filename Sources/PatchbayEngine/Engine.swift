@@ -83,6 +83,9 @@ public final class Engine: Sendable {
 
     public func leg(_ id: UUID) -> Leg? { registry[id] }
 
+    /// The legs of a conversation now (a scan of every leg: for control operations, not per frame).
+    public func legs(inConversation name: String) -> [Leg] { registry.all.filter { $0.conversationName == name } }
+
     /// Attaches a leg: it joins its conversation and hears the others from the next tick. An echo leg
     /// joins no conversation (its I/O echoes it) but is listed and counted like any other.
     public func attach(_ leg: Leg) {

@@ -69,6 +69,7 @@ public final class GatewayServer: Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         engine.start()
+        forwardDetectedDigits()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -127,7 +128,7 @@ public final class GatewayServer: Sendable {
                         LegHandler(
                             setup: .init(
                                 engine: engine, route: route, limits: limits, metrics: metrics, outbound: outbound,
-                                logger: logger)))
+                                logger: logger, legStarted: { [self] leg in startRouteStream(route, on: leg) })))
                 }
             })
         try pipeline.configureHTTPServerPipeline(
@@ -176,6 +177,37 @@ public final class GatewayServer: Sendable {
             throw .engine(e)
         } catch {
             throw .fetch(.transport("\(error)"))
+        }
+    }
+
+    /// Starts a route's `stream` on a leg that has just connected (a failure is logged; the leg goes on).
+    private func startRouteStream(_ route: ServerConfiguration.Route, on leg: Leg) {
+        guard let stream = route.stream else { return }
+        let level = (try? Level(stream.level ?? 0)) ?? .unity
+        let loop = stream.loop ?? 0
+        let id = leg.id
+        Task { [self] in
+            _ = try? await playStream(stream.url, loop: loop, level: level, on: id)
+        }
+    }
+
+    /// Sends every digit detected in a leg's audio to the other legs of its conversation whose route
+    /// asks for them (`dtmf_events`), as `websocket:dtmf` text events.
+    private func forwardDetectedDigits() {
+        guard configuration.routes.contains(where: { $0.dtmfEvents == true }) else { return }
+        let events = engine.events.subscribe()
+        let engine = engine
+        let metrics = metrics
+        Task {
+            for await event in events {
+                guard case .dtmf(let digit, let duration, _, true) = event.kind else { continue }
+                let text = #"{"event":"websocket:dtmf","digit":"\#(digit)","duration":\#(duration)}"#
+                for leg in engine.legs(inConversation: event.conversation) where leg.id != event.leg {
+                    guard let transport = leg.transport as? ChannelLegTransport, transport.forwardsDTMF else { continue }
+                    transport.send(text: text)
+                    metrics.dtmfEventsSent.add()
+                }
+            }
         }
     }
 

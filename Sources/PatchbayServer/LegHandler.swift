@@ -24,6 +24,8 @@ final class LegHandler: ChannelInboundHandler {
         let metrics: ServerMetrics
         let outbound: LoopOutbound
         let logger: Logger
+        /// Called once the leg is attached (the route's stream starts here).
+        let legStarted: @Sendable (Leg) -> Void
     }
 
     private enum State {
@@ -211,7 +213,9 @@ final class LegHandler: ChannelInboundHandler {
         guard let context else { return }
         let route = setup.route
         let conversation = route.conversationHeader.flatMap { headers[$0] } ?? route.conversation
-        let transport = ChannelLegTransport(channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let transport = ChannelLegTransport(
+            channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop),
+            forwardsDTMF: route.dtmfEvents == true)
         let leg = Leg(
             conversationName: conversation, sampleRate: sampleRate, headers: headers, isEcho: route.mode == .echo,
             transport: transport, waker: setup.outbound.waker)
@@ -223,6 +227,7 @@ final class LegHandler: ChannelInboundHandler {
         logger.info(
             "leg connected",
             metadata: ["rate": "\(sampleRate)", "route": "\(route.path)", "conversation": "\(leg.conversationName)"])
+        setup.legStarted(leg)
     }
 
     /// Takes a token from the message-rate bucket; counts and drops the message when there is none.
@@ -350,10 +355,13 @@ extension LegHandler: Sendable {}
 final class ChannelLegTransport: LegTransport {
     private let channel: any Channel
     private let handler: NIOLoopBound<LegHandler>
+    /// The leg's route sends it the conversation's detected digits (`dtmf_events`).
+    let forwardsDTMF: Bool
 
-    init(channel: any Channel, handler: NIOLoopBound<LegHandler>) {
+    init(channel: any Channel, handler: NIOLoopBound<LegHandler>, forwardsDTMF: Bool) {
         self.channel = channel
         self.handler = handler
+        self.forwardsDTMF = forwardsDTMF
     }
 
     func send(text: String) {

@@ -15,6 +15,9 @@ struct PrometheusText {
         p.counter("patchbay_frames_wrong_size_total", "Binary messages that were not one 20 ms frame.", server.framesWrongSize.value)
         p.counter("patchbay_messages_over_rate_total", "Messages dropped over the per-leg rate limit.", server.messagesOverRate.value)
         p.counter("patchbay_messages_invalid_total", "Text messages that were not valid events.", server.messagesInvalid.value)
+        p.counter(
+            "patchbay_dtmf_events_sent_total", "Detected digits sent to the other legs of a conversation as websocket:dtmf.",
+            server.dtmfEventsSent.value)
         p.counter("patchbay_samples_dropped_total", "Samples dropped because a buffer overflowed.", engine.samplesDropped.value)
         p.counter("patchbay_frames_concealed_total", "Ticks where silence stood in for a missing or late frame.", engine.framesConcealed.value)
         p.counter("patchbay_ticks_late_total", "Media ticks that started over 1 ms late.", engine.ticksLate.value)

@@ -22,17 +22,50 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         public var conversation: String?
         /// A field of the `connected` message (an NCCO header) naming the conversation to join.
         public var conversationHeader: String?
+        /// A wav or mp3 every leg of this route hears from the moment it connects (hold music, a
+        /// greeting, a benchmark's background), mixed with the conversation.
+        public var stream: Stream?
+        /// Send each DTMF digit detected in a leg's audio to the other legs of its conversation, as
+        /// the Voice API's own `{"event":"websocket:dtmf","digit":"5","duration":260}` (a leg's peer must
+        /// be a service that understands it: the Voice API itself does not expect it).
+        public var dtmfEvents: Bool?
 
-        public init(path: String, mode: Mode, conversation: String? = nil, conversationHeader: String? = nil) {
+        /// A stream played on connect: `stream_url` is an http(s) URL or a file path.
+        public struct Stream: Sendable, Equatable, Codable {
+            public var url: String
+            /// Times to play it (0: forever).
+            public var loop: Int?
+            /// -1...1 (0: unchanged); see `Level`.
+            public var level: Double?
+
+            public init(url: String, loop: Int? = nil, level: Double? = nil) {
+                self.url = url
+                self.loop = loop
+                self.level = level
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case url = "stream_url"
+                case loop, level
+            }
+        }
+
+        public init(
+            path: String, mode: Mode, conversation: String? = nil, conversationHeader: String? = nil, stream: Stream? = nil,
+            dtmfEvents: Bool? = nil
+        ) {
             self.path = path
             self.mode = mode
             self.conversation = conversation
             self.conversationHeader = conversationHeader
+            self.stream = stream
+            self.dtmfEvents = dtmfEvents
         }
 
         enum CodingKeys: String, CodingKey {
-            case path, mode, conversation
+            case path, mode, conversation, stream
             case conversationHeader = "conversation_header"
+            case dtmfEvents = "dtmf_events"
         }
     }
 
@@ -226,7 +259,8 @@ extension ServerConfiguration {
             "max_legs", "max_message_bytes", "max_messages_per_second", "idle_timeout_seconds",
             "ping_interval_seconds", "connect_timeout_seconds", "drain_seconds",
         ],
-        "routes": ["path", "mode", "conversation", "conversation_header"],
+        "routes": ["path", "mode", "conversation", "conversation_header", "stream", "dtmf_events"],
+        "routes.stream": ["stream_url", "loop", "level"],
     ]
 
     /// The first key no part of the configuration knows, as a path ("limits.drain_second").
@@ -241,6 +275,11 @@ extension ServerConfiguration {
             for (i, route) in routes.enumerated() {
                 guard let r = route as? [String: Any] else { continue }
                 for key in r.keys.sorted() where !knownKeys["routes"]!.contains(key) { return "routes[\(i)].\(key)" }
+                if let stream = r["stream"] as? [String: Any] {
+                    for key in stream.keys.sorted() where !knownKeys["routes.stream"]!.contains(key) {
+                        return "routes[\(i)].stream.\(key)"
+                    }
+                }
             }
         }
         return nil
@@ -297,6 +336,18 @@ extension ServerConfiguration {
             guard seen.insert(r.path).inserted else { throw ConfigurationError("route path \"\(r.path)\" appears twice") }
             guard !["/health", "/metrics"].contains(r.path) else {
                 throw ConfigurationError("route path \"\(r.path)\" is reserved")
+            }
+            if r.mode == .echo, r.stream != nil || r.dtmfEvents == true {
+                throw ConfigurationError("route \(r.path): an echo route hears only itself (no stream, no dtmf_events)")
+            }
+            if let stream = r.stream {
+                guard !stream.url.isEmpty else { throw ConfigurationError("route \(r.path): stream.stream_url must not be empty") }
+                if let loop = stream.loop, loop < 0 {
+                    throw ConfigurationError("route \(r.path): stream.loop must be 0 (forever) or more (got \(loop))")
+                }
+                if let level = stream.level, !(-1...1).contains(level) {
+                    throw ConfigurationError("route \(r.path): stream.level must be -1...1 (got \(level))")
+                }
             }
         }
         if let token = auth.token, token.isEmpty { throw ConfigurationError("auth.token must not be empty") }

@@ -16,4 +16,6 @@ final class ServerMetrics: Sendable {
     /// Legs the server closed for breaking the protocol or its limits (binary before connected,
     /// bad content type, connect or idle timeout).
     let legsClosedByPolicy = Counter()
+    /// Detected digits sent to other legs of a conversation as `websocket:dtmf` (`dtmf_events`).
+    let dtmfEventsSent = Counter()
 }

@@ -3,7 +3,7 @@ import Foundation
 import PatchbayBench
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `patchbay bench`: simulate Voice API calls against a websocket endpoint and measure it.
@@ -18,6 +18,14 @@ struct BenchCommand: AsyncParsableCommand {
             duplicated and wrongly sized frames. Prints a live line per second, then a table; --json and
             --plot (SVG) write the full result. Exits 1 when an SLO given with --max-p99 or --max-lost is broken.
             Header values may contain {call}, replaced by the call's number (e.g. --header conversation=c{call}).
+
+            Processing routes change the audio, so no tag survives them: --probe burst sends silence with a known
+            10 ms burst every 500 ms and finds each burst again by correlation (latency = the frame it comes back
+            in, plus its offset there, minus when it was sent). --pair-rate R makes two-leg conversations: calls come
+            in pairs, the second at rate R, both with a conversation header naming the pair ({pair} in a header
+            value overrides it), and each listens for its partner's bursts. --inband-dtmf-every sends a DTMF digit
+            in the audio and times the websocket:dtmf event the target sends back (patchbay: a route with
+            "dtmf_events": true reports detected digits to the other legs of the conversation).
             """
     )
 
@@ -60,6 +68,16 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Client event loop threads (0: one per core).")
     var threads = 0
 
+    @Option(help: "How returned audio is recognised: tag (exact, echo routes) or burst (correlation). Default: tag, or burst with --pair-rate.")
+    var probe: String?
+
+    @Option(name: .customLong("pair-rate"), help: "Two-leg conversations: every second call streams at this rate (8000, 16000, 24000).")
+    var pairRate: Int?
+
+    @Option(
+        name: .customLong("inband-dtmf-every"), help: "Send an in-band DTMF digit this often (a multiple of 500ms, e.g. 2s) and time the event back.")
+    var inbandDTMFEvery: String?
+
     func validate() throws {
         guard let u = URL(string: url), ["ws", "wss"].contains(u.scheme ?? ""), u.host != nil else {
             throw ValidationError("URL must be ws://host:port/path or wss://... (got \(url))")
@@ -75,6 +93,19 @@ struct BenchCommand: AsyncParsableCommand {
         }
         for h in headers where !h.contains("=") { throw ValidationError("--header must be k=v (got \(h))") }
         guard dtmfEvery >= 0, threads >= 0 else { throw ValidationError("--dtmf-every and --threads must be >= 0") }
+        if let probe, ProbeKind(rawValue: probe) == nil { throw ValidationError("--probe must be tag or burst (got \(probe))") }
+        if let pairRate {
+            guard [8000, 16000, 24000].contains(pairRate) else { throw ValidationError("--pair-rate must be 8000, 16000 or 24000") }
+            guard calls % 2 == 0 else { throw ValidationError("--pair-rate needs an even number of --calls (got \(calls))") }
+            guard probe != "tag" else { throw ValidationError("--pair-rate listens for the partner's bursts: use --probe burst") }
+        }
+        if let inbandDTMFEvery {
+            guard let d = BenchConfiguration.parseDuration(inbandDTMFEvery), d >= .milliseconds(500),
+                (d / .milliseconds(500)).rounded() == d / .milliseconds(500)
+            else {
+                throw ValidationError("--inband-dtmf-every must be a multiple of 500ms, e.g. 2s (got \(inbandDTMFEvery))")
+            }
+        }
     }
 
     func run() async throws {
@@ -92,6 +123,9 @@ struct BenchCommand: AsyncParsableCommand {
         c.maximumP99 = maxP99.flatMap(BenchConfiguration.parseDuration)
         c.maximumLostFrames = maxLost
         c.threads = threads
+        c.pairRate = pairRate
+        c.probe = probe.flatMap(ProbeKind.init(rawValue:)) ?? (pairRate == nil ? .tag : .burst)
+        c.inbandDTMFEveryFrames = inbandDTMFEvery.flatMap(BenchConfiguration.parseDuration).map { Int(($0 / .milliseconds(20)).rounded()) } ?? 0
 
         let terminal = isatty(STDERR_FILENO) == 1
         let runner = BenchRunner(configuration: c) { p in

@@ -1,7 +1,8 @@
 import Foundation
-import PatchbayBench
 import PatchbayServer
 import Testing
+
+@testable import PatchbayBench
 
 /// `patchbay bench`'s engine against a real gateway over loopback.
 @Suite(.serialized) struct BenchTests {
@@ -45,6 +46,60 @@ import Testing
         #expect(result.framesLost <= 10, "\(result.framesLost)")
     }
 
+    @Test("burst probes through the echo route are all found again, at the tagged round trip's scale")
+    func burstThroughEcho() async throws {
+        let gateway = try await RunningGateway.start()
+        var c = BenchConfiguration(url: URL(string: "ws://127.0.0.1:\(gateway.port)/echo")!)
+        c.calls = 3
+        c.duration = .seconds(2)
+        c.grace = .milliseconds(300)
+        c.probe = .burst
+        let result = try await BenchRunner(configuration: c).run()
+        await gateway.stop()
+        #expect(result.probesSent >= 3 * 3)
+        #expect(result.probesFound == result.probesSent && result.probesMissed == 0)
+        // An echo returns the burst at the start of the frame it was sent in: the latency is one
+        // loopback round trip, well under a frame.
+        #expect(result.roundTripMicroseconds.count == result.probesSent)
+        #expect(result.roundTripMicroseconds.max < 20_000, "\(result.roundTripMicroseconds)")
+        #expect(result.framesLost == 0)
+    }
+
+    @Test("two-leg 8k-16k conversations: each leg finds its partner's bursts, resampled, and its in-band digits come back as events")
+    func pairs() async throws {
+        let mp3 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../testdata/sine1k-xing.mp3")
+        let gateway = try await RunningGateway.start { c in
+            c.routes.append(.init(path: "/pair", mode: .conversation, conversationHeader: "conversation", dtmfEvents: true))
+            c.routes.append(
+                .init(
+                    path: "/pair-mp3", mode: .conversation, conversationHeader: "conversation",
+                    stream: .init(url: mp3.standardizedFileURL.path, loop: 0, level: -0.5), dtmfEvents: true))
+        }
+        for path in ["/pair", "/pair-mp3"] {
+            var c = BenchConfiguration(url: URL(string: "ws://127.0.0.1:\(gateway.port)\(path)")!)
+            c.calls = 4
+            c.pairRate = 8000
+            c.probe = .burst
+            c.duration = .seconds(3)
+            c.grace = .milliseconds(500)
+            c.inbandDTMFEveryFrames = 50
+            let result = try await BenchRunner(configuration: c).run()
+            #expect(result.callsConnected == 4 && result.callsFailed == 0, "\(path)")
+            #expect(result.probesSent >= 4 * 5, "\(path)")
+            #expect(
+                result.probesFound == result.probesSent && result.probesMissed == 0,
+                "\(path): \(result.probesFound) found, \(result.probesMissed) missed, \(result.roundTripMicroseconds)")
+            // Through a 20 ms mixing clock and a resampler: more than a loopback round trip, less than
+            // the 100 ms search window.
+            #expect(result.roundTripMicroseconds.p50 > 1000 && result.roundTripMicroseconds.max < 100_000, "\(path)")
+            #expect(result.dtmfSent == 4 * 3, "\(path)")
+            #expect(result.dtmfMatched == result.dtmfSent && result.dtmfUnexpected == 0, "\(path): \(result.dtmfMatched)")
+            // The detector reports a digit when its tone ends: 100 ms of tone, then the event.
+            #expect(result.dtmfRoundTripMicroseconds.p50 > 100_000 && result.dtmfRoundTripMicroseconds.max < 400_000, "\(path)")
+        }
+        await gateway.stop()
+    }
+
     @Test("refused calls fail and break the SLOs; a tight p99 SLO is reported broken")
     func slos() async throws {
         let gateway = try await RunningGateway.start()
@@ -62,6 +117,24 @@ import Testing
         let tight = try await BenchRunner(configuration: c).run()
         await gateway.stop()
         #expect(tight.brokenSLOs(c).contains { $0.hasPrefix("p99 round trip") })
+    }
+
+    @Test("the probe search finds a burst at its exact lag under a loud tone, and nothing in the tone alone", arguments: [8000, 16000, 24000])
+    func probeSearch(rate: Int) {
+        let n = rate / 50
+        let burst = ProbeBurst.samples(rate: rate)
+        let lag = 2 * n + 37
+        var window = (0..<(5 * n)).map { Float(8000 * sin(2 * Double.pi * 1000 * Double($0) / Double(rate))) }
+        let toneOnly = window
+        for i in 0..<burst.count { window[lag + i] += Float(burst[i]) }
+        let search = ProbeSearch(rate: rate)
+        let found = window.withUnsafeBufferPointer { search.best(in: $0) }
+        #expect(found.lag == lag)
+        #expect(ProbeSearch.isFound(found), "\(found)")
+        // A tone as loud as the burst leaks a little into the 10 ms correlation: the gain is near 1, not exact.
+        #expect(abs(found.gain - 1) < 0.35, "\(found)")
+        let nothing = toneOnly.withUnsafeBufferPointer { search.best(in: $0) }
+        #expect(!ProbeSearch.isFound(nothing), "\(nothing)")
     }
 
     @Test("durations and rates parse as the CLI documents")

@@ -238,6 +238,18 @@ import Testing
             (#"{"routes": [{"mode": "echo"}]}"#, [#"missing "path""#]),
             (#"{"routes": [{"path": "/a", "mode": "loop"}]}"#, ["mode", "loop"]),
             (
+                #"{"routes": [{"path": "/a", "mode": "echo", "dtmf_events": true}]}"#,
+                ["route /a: an echo route hears only itself (no stream, no dtmf_events)"]
+            ),
+            (
+                #"{"routes": [{"path": "/a", "mode": "conversation", "stream": {"stream_url": "x.mp3", "level": 3}}]}"#,
+                ["route /a: stream.level must be -1...1 (got 3.0)"]
+            ),
+            (
+                #"{"routes": [{"path": "/a", "mode": "conversation", "stream": {"url": "x.mp3"}}]}"#,
+                [#"unknown key "routes[0].stream.url""#]
+            ),
+            (
                 #"{"tls": {"certificate": "/nonexistent/cert.pem", "private_key": "/nonexistent/key.pem"}}"#,
                 ["cannot load TLS certificate /nonexistent/cert.pem / key /nonexistent/key.pem"]
             ),

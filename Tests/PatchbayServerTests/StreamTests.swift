@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import PatchbayDSP
 import PatchbayEngine
 import PatchbayServer
@@ -42,6 +43,31 @@ import Testing
         await peer.close()
         await http.stop()
         await gateway.stop()
+    }
+
+    @Test("a route's stream plays to every leg from the moment it connects, at the route's level; a bad one leaves the leg streaming")
+    func routeStream() async throws {
+        let http = try await TestHTTPServer(routes: try Self.routes(), group: MultiThreadedEventLoopGroup.singleton)
+        let gateway = try await RunningGateway.start { c in
+            c.routes.append(.init(path: "/music", mode: .conversation, stream: .init(url: http.url("/sine.wav"), loop: 0, level: -0.5)))
+            c.routes.append(.init(path: "/broken", mode: .conversation, stream: .init(url: http.url("/text"))))
+        }
+        let peer = try await gateway.connect("/music")
+        try await peer.sendConnected(rate: 16000)
+        #expect(await eventually { peer.receivedSamples.count >= 16000 * 600 / 1000 })
+        let heard = peer.receivedSamples.dropFirst(16000 * 3 / 10).prefix(16000 / 5)
+        // Half scale, 10 dB down (level -0.5).
+        let amplitude = toneAmplitude(heard, frequency: 1000, rate: 16000)
+        #expect(abs(20 * log10(amplitude / 16384) + 10) < 0.5, "1 kHz at \(amplitude)")
+
+        let other = try await gateway.connect("/broken")
+        try await other.sendConnected(rate: 8000)
+        #expect(await eventually { other.receivedSamples.count >= 8000 * 300 / 1000 })
+        #expect(other.receivedSamples.allSatisfy { $0 == 0 })
+        await peer.close()
+        await other.close()
+        await gateway.stop()
+        await http.stop()
     }
 
     @Test("fetch failures are typed errors, and the leg plays on")
