@@ -91,6 +91,23 @@ final class Conversation {
             leg.samplesDropped.add(drop - left)
             metrics.samplesDropped.add(drop - left)
         }
+        // Latency that only grows: a frame that misses its tick is concealed, and the leg then carries
+        // one frame more in its queue for good. When a whole second has passed with a surplus frame
+        // waiting at every tick (two or more), drop the oldest: the leg's delay shrinks by 20 ms, at
+        // the cost of one 20 ms skip, and never below what the last second needed.
+        let depth = leg.inbound.available
+        media.leastInboundDepth = min(media.leastInboundDepth, depth)
+        media.depthWindowTicks += 1
+        if media.depthWindowTicks >= LegMedia.trimWindowTicks {
+            if media.leastInboundDepth >= 2 * n {
+                let skipped = leg.inbound.read(into: UnsafeMutableBufferPointer(rebasing: media.scratch[0..<n]))
+                leg.samplesDropped.add(skipped)
+                metrics.samplesDropped.add(skipped)
+                metrics.framesTrimmed.add()
+            }
+            media.leastInboundDepth = Int.max
+            media.depthWindowTicks = 0
+        }
         let frame = UnsafeMutableBufferPointer(rebasing: media.legFrame[0..<n])
         let real = leg.inbound.readFrame(into: frame)
         if real < n {

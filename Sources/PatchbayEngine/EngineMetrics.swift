@@ -14,6 +14,9 @@ public final class EngineMetrics: Sendable {
     public let samplesDropped = Counter()
     /// Ticks where a leg had no (or only part of a) frame and silence stood in for it.
     public let framesConcealed = Counter()
+    /// Inbound frames dropped because a leg's queue held a surplus frame for a whole second (its
+    /// latency shrinks back by 20 ms; see `Conversation.pullInbound`).
+    public let framesTrimmed = Counter()
     /// Ticks that started more than a millisecond after their scheduled time.
     public let ticksLate = Counter()
     /// Ticks skipped because a shard fell more than `MediaShard.maximumCatchUpTicks` behind.

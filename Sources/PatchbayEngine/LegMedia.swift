@@ -12,6 +12,12 @@ final class LegMedia {
     private(set) var fromMix: RateConverter
     var bus: MixBus
     var players: [Player] = []
+    /// The fewest inbound samples waiting at any tick of the current trim window, and the window's ticks
+    /// so far (see `Conversation.pullInbound`).
+    var leastInboundDepth = Int.max
+    var depthWindowTicks = 0
+    /// Ticks over which a surplus frame must persist before it is trimmed (1 s).
+    static let trimWindowTicks = 50
 
     /// The leg's audio of this tick at the leg's rate, then at the conversation's rate.
     let legFrame: UnsafeMutableBufferPointer<Int16>

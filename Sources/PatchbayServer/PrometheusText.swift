@@ -20,6 +20,9 @@ struct PrometheusText {
             server.dtmfEventsSent.value)
         p.counter("patchbay_samples_dropped_total", "Samples dropped because a buffer overflowed.", engine.samplesDropped.value)
         p.counter("patchbay_frames_concealed_total", "Ticks where silence stood in for a missing or late frame.", engine.framesConcealed.value)
+        p.counter(
+            "patchbay_frames_trimmed_total", "Inbound frames dropped to shrink a leg's queue after a surplus frame persisted for a second.",
+            engine.framesTrimmed.value)
         p.counter("patchbay_ticks_late_total", "Media ticks that started over 1 ms late.", engine.ticksLate.value)
         p.counter("patchbay_ticks_skipped_total", "Media ticks skipped after falling over 100 ms behind.", engine.ticksSkipped.value)
         p.histogram("patchbay_tick_lateness_seconds", "How late media ticks started against their absolute schedule.", engine.tickLateness)
