@@ -90,8 +90,14 @@ private final class SignalLatch: @unchecked Sendable {
         sources.append(source)
     }
 
+    /// The first signal starts the drain; a second one (an operator who will not wait) stops at once:
+    /// legs are dropped without their 1001, and the exit status says the drain did not finish.
     func resume(_ signal: Int32) {
-        continuation?.resume(returning: signal)
-        continuation = nil
+        guard let continuation else {
+            FileHandle.standardError.write(Data("patchbay: second \(signal == SIGTERM ? "SIGTERM" : "SIGINT") during the drain: stopping now\n".utf8))
+            exit(1)
+        }
+        continuation.resume(returning: signal)
+        self.continuation = nil
     }
 }

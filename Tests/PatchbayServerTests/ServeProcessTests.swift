@@ -216,6 +216,29 @@ import Testing
         #expect(child.stderr.contains("received SIGINT"), "\(child.stderr)")
     }
 
+    @Test("a second SIGTERM during the drain stops at once, with exit status 1")
+    func secondSignalStops() async throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (child, port) = try await Self.startServer(
+            config: { #"{"host":"127.0.0.1","port":\#($0),"shards":1,"limits":{"drain_seconds":60}}"# }, in: dir,
+            group: group)
+        defer { child.kill() }
+        // A leg keeps the drain going for its full 60 s.
+        let peer = try await TestPeer.connect(port: port, path: "/socket", group: group)
+        try await peer.sendConnected(rate: 8000)
+        #expect(kill(child.pid, SIGTERM) == 0)
+        #expect(await eventually(timeout: .seconds(10)) { child.stderr.contains("draining") }, "\(child.stderr)")
+        #expect(child.isRunning)
+        #expect(kill(child.pid, SIGTERM) == 0)
+        #expect(await child.waitForExit(timeout: .seconds(10)), "still running after the second SIGTERM")
+        #expect(child.process.terminationReason == .exit)
+        #expect(child.process.terminationStatus == 1, "\(child.stderr)")
+        #expect(child.stderr.contains("second SIGTERM during the drain: stopping now"), "\(child.stderr)")
+        await peer.close()
+    }
+
     /// Runs `patchbay` to completion (it must exit within `timeout`).
     static func run(_ arguments: [String], environment: [String: String] = [:], in dir: URL) async throws -> Child {
         let child = try Child(arguments, environment: environment, directory: dir)
