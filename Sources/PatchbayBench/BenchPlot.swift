@@ -20,7 +20,7 @@ enum BenchPlot {
         let maxMs = max(0.1, (r.roundTripCurve.map { $0[1] }.max() ?? 0) / 1000) * 1.1
         func x1(_ p: Double) -> Double { pad + plotW * min(maxNines, -log10(max(1e-4, 1 - p / 100))) / maxNines }
         func y1(_ ms: Double) -> Double { pad + plotH - plotH * ms / maxMs }
-        s += axes(x: pad, y: pad, w: plotW, h: plotH, title: "round trip by percentile", yLabel: "ms", yMax: maxMs)
+        s += axes(x: pad, y: pad, w: plotW, h: plotH, title: "\(r.latencyName) by percentile", yLabel: "ms", yMax: maxMs)
         for (label, p) in [("50", 50.0), ("90", 90.0), ("99", 99.0), ("99.9", 99.9), ("99.99", 99.99)] {
             s += "<text x=\"\(x1(p))\" y=\"\(pad + plotH + 16)\" text-anchor=\"middle\">\(label)</text>\n"
         }
@@ -30,7 +30,7 @@ enum BenchPlot {
         let points = r.timeline
         let maxP99 = max(0.1, (points.map { Double($0.intervalP99Microseconds) / 1000 }.max() ?? 0) * 1.1)
         let seconds = Double(max(1, points.last?.elapsedSeconds ?? 1))
-        s += axes(x: x0, y: pad, w: plotW, h: plotH, title: "p99 round trip per second", yLabel: "ms", yMax: maxP99)
+        s += axes(x: x0, y: pad, w: plotW, h: plotH, title: "p99 \(r.latencyName) per second", yLabel: "ms", yMax: maxP99)
         s += "<text x=\"\(x0 + plotW)\" y=\"\(pad + plotH + 16)\" text-anchor=\"end\">\(Int(seconds)) s</text>\n"
         s += polyline(
             points.map {

@@ -144,13 +144,22 @@ public struct BenchResult: Sendable, Codable {
         failures = s.failures
     }
 
+    /// What the latency figures measure: a tagged frame's round trip, or a burst probe's way back.
+    var latencyName: String {
+        switch (probe, pairRate) {
+        case (.tag, _): "round trip"
+        case (.burst, nil): "probe round trip"
+        case (.burst, _): "probe latency (partner to leg)"
+        }
+    }
+
     /// The SLOs the run broke, in words (empty when none).
     public func brokenSLOs(_ c: BenchConfiguration) -> [String] {
         var broken: [String] = []
         if let limit = c.maximumP99 {
             let p99 = roundTripMicroseconds.p99
             if Int64(p99) * 1000 > limit.nanoseconds {
-                broken.append("p99 round trip \(Self.format(p99)) > \(Self.format(UInt64(limit.nanoseconds / 1000)))")
+                broken.append("p99 \(latencyName) \(Self.format(p99)) > \(Self.format(UInt64(limit.nanoseconds / 1000)))")
             }
         }
         if let limit = c.maximumLostFrames, framesLost > limit {
