@@ -124,13 +124,20 @@ import Testing
             let child = try Child(["serve", "--config", path], directory: dir)
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(30)
+            var lastAnswer = "nothing yet"
             while clock.now < deadline, child.isRunning {
-                if let answer = try? await health(port: port, group: group), answer.hasPrefix("HTTP/1.1 200") {
-                    return (child, port)
+                do {
+                    let answer = try await health(port: port, group: group)
+                    if answer.hasPrefix("HTTP/1.1 200") { return (child, port) }
+                    lastAnswer = "answered \(answer.debugDescription)"
+                } catch {
+                    lastAnswer = "\(error)"
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            lastFailure = "exited \(child.isRunning ? "(still running)" : "\(child.process.terminationStatus)"): \(child.stderr)"
+            lastFailure =
+                "exited \(child.isRunning ? "(still running)" : "\(child.process.terminationStatus)"); /health on \(port): \(lastAnswer); "
+                + "stderr: \(child.stderr)"
             child.kill()
             guard lastFailure.contains("in use") else { break }
         }
