@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+import PatchbayCodecs
 public import PatchbayDSP
 public import PatchbayEngine
 import Synchronization
@@ -23,6 +24,8 @@ public final class GatewayServer: Sendable {
     private let draining = Atomic<Bool>(false)
     /// Fetches http(s) audio for stream players.
     public let fetcher: StreamFetcher
+    /// Route streams, decoded once per source and rate.
+    private let routeStreams = DecodedStreamCache()
 
     /// Creates the server (and its engine) from a validated configuration; `start` binds it.
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "patchbay")) throws {
@@ -181,14 +184,37 @@ public final class GatewayServer: Sendable {
     }
 
     /// Starts a route's `stream` on a leg that has just connected (a failure is logged; the leg goes on).
+    /// The stream is fetched and decoded once per rate, at the first leg, and its samples are shared
+    /// by every leg after it: a thousand calls on hold do not download the hold music a thousand times.
     private func startRouteStream(_ route: ServerConfiguration.Route, on leg: Leg) {
         guard let stream = route.stream else { return }
         let level = (try? Level(stream.level ?? 0)) ?? .unity
         let loop = stream.loop ?? 0
         let id = leg.id
+        let rate = leg.sampleRate
         Task { [self] in
-            _ = try? await playStream(stream.url, loop: loop, level: level, on: id)
+            do {
+                let samples = try await routeStreams.samples(key: "\(rate) \(stream.url)") { [self] () async throws -> [Int16] in
+                    try await decodeStream(stream.url, rate: rate)
+                }
+                try engine.play(Player(source: .clip(PCMLoop(samples: samples, loopCount: max(0, loop))), level: level), on: id)
+            } catch {
+                logger.notice("route stream not played", metadata: ["route": "\(route.path)", "source": "\(stream.url)", "error": "\(error)"])
+            }
         }
+    }
+
+    /// Fetches (http/https) or reads (a path or `file://`) a wav or mp3 and decodes it to `rate`.
+    private func decodeStream(_ source: String, rate: Int) async throws -> [Int16] {
+        if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
+            let bytes = try await fetcher.fetch(source)
+            return try AudioDecoder(outputRate: rate).decode(bytes: bytes).samples
+        }
+        if let scheme = source.range(of: "://").map({ source[..<$0.lowerBound].lowercased() }), scheme != "file" {
+            throw StreamFetchError.invalidURL(source)
+        }
+        let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source
+        return try AudioDecoder(outputRate: rate).decode(fileAtPath: path).samples
     }
 
     /// Sends every digit detected in a leg's audio to the other legs of its conversation whose route
@@ -248,4 +274,28 @@ public final class GatewayServer: Sendable {
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
+}
+
+/// Decoded audio shared by every leg that plays it. A load in flight is shared too; a failed one is
+/// forgotten, so the next leg tries again.
+actor DecodedStreamCache {
+    private var entries: [String: Task<[Int16], any Error>] = [:]
+
+    func samples(key: String, load: @escaping @Sendable () async throws -> [Int16]) async throws -> [Int16] {
+        let task: Task<[Int16], any Error>
+        if let existing = entries[key] {
+            task = existing
+        } else {
+            task = Task { try await load() }
+            entries[key] = task
+        }
+        do {
+            return try await task.value
+        } catch {
+            if entries[key] == task { entries[key] = nil }
+            throw error
+        }
+    }
+
+    var count: Int { entries.count }
 }

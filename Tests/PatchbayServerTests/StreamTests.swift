@@ -60,6 +60,22 @@ import Testing
         let amplitude = toneAmplitude(heard, frequency: 1000, rate: 16000)
         #expect(abs(20 * log10(amplitude / 16384) + 10) < 0.5, "1 kHz at \(amplitude)")
 
+        // More legs on the route: the stream was fetched once for 16 kHz and once for 8 kHz, and every
+        // leg hears it.
+        var more: [TestPeer] = []
+        for rate in [16000, 8000, 16000, 8000] {
+            let p = try await gateway.connect("/music")
+            try await p.sendConnected(rate: rate)
+            more.append(p)
+        }
+        for (p, rate) in zip(more, [16000, 8000, 16000, 8000]) {
+            #expect(await eventually { p.receivedSamples.count >= rate * 600 / 1000 })
+            let tone = toneAmplitude(p.receivedSamples.dropFirst(rate * 3 / 10).prefix(rate / 5), frequency: 1000, rate: rate)
+            #expect(abs(20 * log10(tone / 16384) + 10) < 0.5, "\(rate) Hz leg: 1 kHz at \(tone)")
+        }
+        #expect(http.requests.filter { $0 == "/sine.wav" }.count == 2, "\(http.requests)")
+        for p in more { await p.close() }
+
         let other = try await gateway.connect("/broken")
         try await other.sendConnected(rate: 8000)
         #expect(await eventually { other.receivedSamples.count >= 8000 * 300 / 1000 })

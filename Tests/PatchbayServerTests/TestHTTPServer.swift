@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// A small HTTP/1.1 server on loopback for fetch tests: each path answers as `routes` says.
 final class TestHTTPServer: Sendable {
@@ -20,16 +21,29 @@ final class TestHTTPServer: Sendable {
 
     let channel: any Channel
     let port: Int
+    private let log: RequestLog
+
+    /// The paths requested so far, in order.
+    var requests: [String] { log.paths.withLock { $0 } }
+
+    private final class RequestLog: Sendable {
+        let paths = Mutex<[String]>([])
+    }
 
     private final class Handler: ChannelInboundHandler, Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let routes: [String: Answer]
-        init(routes: [String: Answer]) { self.routes = routes }
+        let log: RequestLog
+        init(routes: [String: Answer], log: RequestLog) {
+            self.routes = routes
+            self.log = log
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .head(let head) = unwrapInboundIn(data) else { return }
             let path = String(head.uri.prefix { $0 != "?" })
+            log.paths.withLock { $0.append(path) }
             var headers = HTTPHeaders()
             switch routes[path] ?? .status(.notFound) {
             case .body(let bytes, let type):
@@ -59,11 +73,13 @@ final class TestHTTPServer: Sendable {
     }
 
     init(routes: [String: Answer], group: any EventLoopGroup) async throws {
+        let log = RequestLog()
+        self.log = log
         channel = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler(routes: routes))
+                    try channel.pipeline.syncOperations.addHandler(Handler(routes: routes, log: log))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
