@@ -75,6 +75,7 @@ import Testing
                     path: "/pair-mp3", mode: .conversation, conversationHeader: "conversation",
                     stream: .init(url: mp3.standardizedFileURL.path, loop: 0, level: -0.5), dtmfEvents: true))
         }
+        var eventsReceived = 0
         for path in ["/pair", "/pair-mp3"] {
             var c = BenchConfiguration(url: URL(string: "ws://127.0.0.1:\(gateway.port)\(path)")!)
             c.calls = 4
@@ -96,7 +97,12 @@ import Testing
             #expect(result.dtmfMatched == result.dtmfSent && result.dtmfUnexpected == 0, "\(path): \(result.dtmfMatched)")
             // The detector reports a digit when its tone ends: 100 ms of tone, then the event.
             #expect(result.dtmfRoundTripMicroseconds.p50 > 100_000 && result.dtmfRoundTripMicroseconds.max < 400_000, "\(path)")
+            eventsReceived += result.dtmfMatched + result.dtmfUnexpected
         }
+        // Every event the bench received was counted by the gateway as sent.
+        let metrics = try await fetchMetrics(gateway)
+        #expect((metrics["patchbay_dtmf_events_sent_total"] ?? -1) >= Double(eventsReceived), "\(metrics)")
+        #expect(metrics["patchbay_frames_trimmed_total"] != nil)
         await gateway.stop()
     }
 
