@@ -24,34 +24,26 @@ enum ProbeBurst {
     static let peak = 16_000.0
 
     static func samples(rate: Int) -> [Int16] {
+        // Scaled by the 8 kHz rendering's peak, so every rate carries the same continuous signal.
+        let scale = peak / reference8kPeak
+        return unscaled(rate: rate).map { Int16(max(-32767, min(32767, ($0 * scale).rounded()))) }
+    }
+
+    private static let frequencies = (0..<12).map { 400.0 + 262.5 * Double($0) }
+    private static let phases = (0..<12).map { Double(($0 * 7919) % 101) / 101 * 2 * Double.pi }
+    private static let reference8kPeak = unscaled(rate: 8000).map { abs($0) }.max() ?? 1
+
+    /// The tones summed under the window, sampled at `rate`.
+    private static func unscaled(rate: Int) -> [Double] {
         let n = rate * milliseconds / 1000
-        let frequencies = (0..<12).map { 400.0 + 262.5 * Double($0) }
-        let phases = (0..<12).map { Double(($0 * 7919) % 101) / 101 * 2 * Double.pi }
-        var raw = [Double](repeating: 0, count: n)
-        for i in 0..<n {
+        return (0..<n).map { i in
             let t = Double(i) / Double(rate)
             let window = 0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(n))
             var sum = 0.0
             for k in 0..<frequencies.count { sum += sin(2 * Double.pi * frequencies[k] * t + phases[k]) }
-            raw[i] = window * sum
+            return window * sum
         }
-        // Scale by the 8 kHz rendering's peak, so every rate carries the same continuous signal.
-        let scale = peak / reference8kPeak
-        return raw.map { Int16(max(-32767, min(32767, ($0 * scale).rounded()))) }
     }
-
-    private static let reference8kPeak: Double = {
-        let n = 8000 * milliseconds / 1000
-        var best = 0.0
-        for i in 0..<n {
-            let t = Double(i) / 8000
-            let window = 0.5 - 0.5 * cos(2 * Double.pi * (Double(i) + 0.5) / Double(n))
-            var sum = 0.0
-            for k in 0..<12 { sum += sin(2 * Double.pi * (400.0 + 262.5 * Double(k)) * t + Double((k * 7919) % 101) / 101 * 2 * Double.pi) }
-            best = max(best, abs(window * sum))
-        }
-        return best
-    }()
 }
 
 /// Finds the probe burst in received audio: the lag of the best correlation.
