@@ -71,10 +71,12 @@ bench_args() { # target port
         conversation) echo "ws://127.0.0.1:$2/pair --pair-rate 8000" ;;
         conversation-mp3-dtmf) echo "ws://127.0.0.1:$2/pair-mp3 --pair-rate 8000 --inband-dtmf-every 2s" ;;
     esac
+    # Patchbay's own counters: frames that missed their mixing tick (trimmed a second later).
+    [ "$1" = bare-echo ] || echo "--metrics-url http://127.0.0.1:$2/metrics"
 }
 
 max_slo_us=$(($(echo "$SLOS_MS" | tr ' ' '\n' | sort -n | tail -1) * 1000))
-printf "\n%-22s %6s %9s %9s %12s %6s %7s %9s %7s\n" target calls p50 p99 "judged p99" lost missed gen-p99 gen-cpu
+printf "\n%-22s %6s %9s %9s %12s %6s %7s %8s %9s %7s\n" target calls p50 p99 "judged p99" lost missed trimmed gen-p99 gen-cpu
 for target in $TARGETS; do
     rm -f "$OUT/$target"-*.json "$OUT/$target"-*.svg "$OUT/$target"-*.txt
     for calls in $CALLS; do
@@ -90,16 +92,17 @@ for target in $TARGETS; do
             --ramp 100/s --json "$json" --plot "$OUT/$target-$calls.svg" >"$OUT/$target-$calls.txt" 2>&1 || true
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        read -r p50 p99 judged lost missed genp99 gencpu <<<"$(python3 - "$json" <<'PY'
+        read -r p50 p99 judged lost missed trimmed genp99 gencpu <<<"$(python3 - "$json" <<'PY'
 import json, os, sys
 r = json.load(open(sys.argv[1]))
 rt, gen = r["roundTripMicroseconds"], r["sendLatenessMicroseconds"]
 judged = max(0, rt["p99"] - 1000 * int(os.environ["STRUCTURAL_MS"])) if r["probe"] == "burst" else rt["p99"]
 lost = r["framesLost"] + r["callsFailed"] + r["framesWrongSize"] + r["dtmfMissed"]
-print(rt["p50"], rt["p99"], judged, lost, r["probesMissed"], gen["p99"], round(r["generatorCPUPercent"]))
+trimmed = int((r.get("targetCounters") or {}).get("patchbay_frames_trimmed_total", -1))
+print(rt["p50"], rt["p99"], judged, lost, r["probesMissed"], trimmed, gen["p99"], round(r["generatorCPUPercent"]))
 PY
 )"
-        printf "%-22s %6d %7dus %7dus %10dus %6d %7d %7dus %6d%%\n" "$target" "$calls" "$p50" "$p99" "$judged" "$lost" "$missed" "$genp99" "$gencpu"
+        printf "%-22s %6d %7dus %7dus %10dus %6d %7d %8s %7dus %6d%%\n" "$target" "$calls" "$p50" "$p99" "$judged" "$lost" "$missed" "$([ "$trimmed" -lt 0 ] && echo - || echo "$trimmed")" "$genp99" "$gencpu"
         # Past every SLO, or losing audio: larger counts only get worse.
         if [ "$judged" -gt $((4 * max_slo_us)) ] || [ "$lost" -gt 0 ] || [ "$missed" -gt 0 ]; then break; fi
     done

@@ -39,6 +39,9 @@ public struct BenchConfiguration: Sendable {
     /// Send an in-band DTMF digit (100 ms, -10 dBm0) every this many frames (0: never) and time the
     /// `websocket:dtmf` event the target sends back for it (its partner's, in pair mode).
     public var inbandDTMFEveryFrames: Int
+    /// The target's Prometheus endpoint: its `_total` counters are read before and after the run and
+    /// reported as differences (nil: not read).
+    public var metricsURL: String?
     /// Names this run's conversations in pair mode, so two runs against one gateway never meet.
     public var runID: String
 
@@ -60,6 +63,7 @@ public struct BenchConfiguration: Sendable {
         probe = .tag
         inbandDTMFEveryFrames = 0
         runID = String(UUID().uuidString.prefix(8)).lowercased()
+        metricsURL = nil
     }
 
     /// The rate call `index` streams at.

@@ -89,6 +89,8 @@ public struct BenchResult: Sendable, Codable {
     public var roundTripCurve: [[Double]]
     public var timeline: [BenchProgress]
     public var failures: [String]
+    /// The target's `_total` counters over the run (after - before), when `--metrics-url` was given.
+    public var targetCounters: [String: Double]?
 
     init(
         configuration c: BenchConfiguration, stats s: LoopStats, started: Date, wallSeconds: Double,
@@ -142,6 +144,7 @@ public struct BenchResult: Sendable, Codable {
         roundTripCurve = curve
         timeline = []
         failures = s.failures
+        targetCounters = nil
     }
 
     /// What the latency figures measure: a tagged frame's round trip, or a burst probe's way back.
@@ -221,6 +224,12 @@ public struct BenchResult: Sendable, Codable {
         t += row("jitter |gap - 20 ms|", jitterMicroseconds) + "\n"
         t += row("connect", connectMicroseconds) + "\n"
         t += row("generator lateness", sendLatenessMicroseconds) + "\n\n"
+        if let counters = targetCounters {
+            let moved = counters.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+            t += "target counters over the run (\(moved.count) of \(counters.count) changed):\n"
+            for (name, value) in moved { t += "  \(name) +\(String(format: "%.0f", value))\n" }
+            t += "\n"
+        }
         t += String(format: "generator CPU: %.0f%% of one core (%d cores)", generatorCPUPercent, cores)
         if !generatorReliable {
             t += "\nWARNING: the generator itself is late (send lateness p99 \(Self.format(sendLatenessMicroseconds.p99))) or "

@@ -47,6 +47,7 @@ public final class BenchRunner: Sendable {
         let port = c.url.port ?? (c.url.scheme == "wss" ? 443 : 80)
         let path = (c.url.path.isEmpty ? "/" : c.url.path) + (c.url.query.map { "?" + $0 } ?? "")
 
+        let countersBefore = try await c.metricsURL.asyncMap { try await TargetCounters.read($0) }
         let usageBefore = ResourceUsage.now()
         let clock = ContinuousClock()
         let startedAt = clock.now
@@ -115,6 +116,9 @@ public final class BenchRunner: Sendable {
             configuration: c, stats: merged, started: wallStart, wallSeconds: wallSeconds,
             generatorCPUPercent: 100 * cpuSeconds / wallSeconds, cores: System.coreCount)
         result.timeline = timeline.points.withLock { $0 }
+        if let url = c.metricsURL, let before = countersBefore {
+            result.targetCounters = TargetCounters.difference(before, try await TargetCounters.read(url))
+        }
         return result
     }
 
@@ -299,5 +303,12 @@ struct ResourceUsage {
         let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
         let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         return ResourceUsage(cpuSeconds: user + system)
+    }
+}
+
+extension Optional {
+    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

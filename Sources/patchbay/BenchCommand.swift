@@ -74,6 +74,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("pair-rate"), help: "Two-leg conversations: every second call streams at this rate (8000, 16000, 24000).")
     var pairRate: Int?
 
+    @Option(name: .customLong("metrics-url"), help: "The target's Prometheus /metrics: its counters over the run are reported.")
+    var metricsURL: String?
+
     @Option(
         name: .customLong("inband-dtmf-every"), help: "Send an in-band DTMF digit this often (a multiple of 500ms, e.g. 2s) and time the event back.")
     var inbandDTMFEvery: String?
@@ -98,6 +101,9 @@ struct BenchCommand: AsyncParsableCommand {
             guard [8000, 16000, 24000].contains(pairRate) else { throw ValidationError("--pair-rate must be 8000, 16000 or 24000") }
             guard calls % 2 == 0 else { throw ValidationError("--pair-rate needs an even number of --calls (got \(calls))") }
             guard probe != "tag" else { throw ValidationError("--pair-rate listens for the partner's bursts: use --probe burst") }
+        }
+        if let metricsURL, URL(string: metricsURL).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) != true {
+            throw ValidationError("--metrics-url must be an http(s) URL (got \(metricsURL))")
         }
         if let inbandDTMFEvery {
             guard let d = BenchConfiguration.parseDuration(inbandDTMFEvery), d >= .milliseconds(500),
@@ -124,6 +130,7 @@ struct BenchCommand: AsyncParsableCommand {
         c.maximumLostFrames = maxLost
         c.threads = threads
         c.pairRate = pairRate
+        c.metricsURL = metricsURL
         c.probe = probe.flatMap(ProbeKind.init(rawValue:)) ?? (pairRate == nil ? .tag : .burst)
         c.inbandDTMFEveryFrames = inbandDTMFEvery.flatMap(BenchConfiguration.parseDuration).map { Int(($0 / .milliseconds(20)).rounded()) } ?? 0
 

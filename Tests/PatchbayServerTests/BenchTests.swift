@@ -143,6 +143,39 @@ import Testing
         #expect(!ProbeSearch.isFound(nothing), "\(nothing)")
     }
 
+    @Test("--metrics-url reports the target's counters over the run: the echo route counted every frame the bench sent")
+    func targetCounters() async throws {
+        let gateway = try await RunningGateway.start()
+        var c = BenchConfiguration(url: URL(string: "ws://127.0.0.1:\(gateway.port)/echo")!)
+        c.calls = 3
+        c.duration = .seconds(1)
+        c.grace = .milliseconds(300)
+        c.metricsURL = "http://127.0.0.1:\(gateway.port)/metrics"
+        let result = try await BenchRunner(configuration: c).run()
+        let counters = try #require(result.targetCounters)
+        #expect(counters["patchbay_frames_in_total"] == Double(result.framesSent), "\(counters)")
+        #expect(counters["patchbay_frames_out_total"] == Double(result.framesReceived), "\(counters)")
+        #expect(counters["patchbay_frames_trimmed_total"] == 0)
+
+        c.metricsURL = "http://127.0.0.1:\(gateway.port)/nowhere"
+        await #expect(throws: TargetCounters.Unreadable.self) { try await BenchRunner(configuration: c).run() }
+        await gateway.stop()
+    }
+
+    @Test("Prometheus text: unlabelled _total samples are read, everything else is skipped")
+    func prometheusParsing() {
+        let text = """
+            # HELP a_total A.
+            # TYPE a_total counter
+            a_total 12
+            b_total{le="1"} 3
+            legs_active 4
+            c_total 1.5e3
+            """
+        #expect(TargetCounters.parse(text) == ["a_total": 12, "c_total": 1500])
+        #expect(TargetCounters.difference(["a_total": 2, "x_total": 1], ["a_total": 12, "c_total": 3]) == ["a_total": 10])
+    }
+
     @Test("durations and rates parse as the CLI documents")
     func parsing() {
         #expect(BenchConfiguration.parseDuration("60s") == .seconds(60))
