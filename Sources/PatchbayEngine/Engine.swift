@@ -141,7 +141,14 @@ public final class Engine: Sendable {
         } catch {
             throw .audio(error)
         }
-        let player = Player(source: .clip(PCMLoop(samples: audio.samples, loopCount: max(0, loop))), level: level)
+        return try playClip(audio.samples, loop: loop, level: level, on: legID)
+    }
+
+    /// Plays samples already at the leg's rate `loop` times (0 = forever).
+    /// - Returns: the player's id.
+    @discardableResult
+    public func playClip(_ samples: [Int16], loop: Int = 1, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
+        let player = Player(source: .clip(PCMLoop(samples: samples, loopCount: max(0, loop))), level: level)
         try play(player, on: legID)
         return player.id
     }

@@ -163,21 +163,20 @@ public final class GatewayServer: Sendable {
     @discardableResult
     public func playStream(_ source: String, loop: Int = 1, level: Level = .unity, on legID: UUID) async throws(StreamError) -> UUID {
         do {
-            if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
-                let bytes = try await fetcher.fetch(source)
-                return try engine.playAudio(bytes: bytes, loop: loop, level: level, on: legID)
+            let samples = try await decodeStream(source) {
+                guard let leg = engine.leg(legID) else { throw EngineError.unknownLeg(legID) }
+                return leg.sampleRate
             }
-            if let scheme = source.range(of: "://").map({ source[..<$0.lowerBound].lowercased() }), scheme != "file" {
-                throw StreamFetchError.invalidURL(source)
-            }
-            let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source
-            return try engine.playAudio(fileAtPath: path, loop: loop, level: level, on: legID)
+            return try engine.playClip(samples, loop: loop, level: level, on: legID)
         } catch let e as StreamFetchError {
             logger.notice("stream fetch failed", metadata: ["source": "\(source)", "error": "\(e)"])
             throw .fetch(e)
         } catch let e as EngineError {
             logger.notice("stream not played", metadata: ["source": "\(source)", "error": "\(e)"])
             throw .engine(e)
+        } catch let e as AudioDecoderError {
+            logger.notice("stream not played", metadata: ["source": "\(source)", "error": "\(e)"])
+            throw .engine(.audio(e))
         } catch {
             throw .fetch(.transport("\(error)"))
         }
@@ -195,26 +194,27 @@ public final class GatewayServer: Sendable {
         Task { [self] in
             do {
                 let samples = try await routeStreams.samples(key: "\(rate) \(stream.url)") { [self] () async throws -> [Int16] in
-                    try await decodeStream(stream.url, rate: rate)
+                    try await decodeStream(stream.url) { rate }
                 }
-                try engine.play(Player(source: .clip(PCMLoop(samples: samples, loopCount: max(0, loop))), level: level), on: id)
+                try engine.playClip(samples, loop: loop, level: level, on: id)
             } catch {
                 logger.notice("route stream not played", metadata: ["route": "\(route.path)", "source": "\(stream.url)", "error": "\(error)"])
             }
         }
     }
 
-    /// Fetches (http/https) or reads (a path or `file://`) a wav or mp3 and decodes it to `rate`.
-    private func decodeStream(_ source: String, rate: Int) async throws -> [Int16] {
+    /// Fetches (http/https, with the fetcher's limits) or reads (a path or `file://`) a wav or mp3 and
+    /// decodes it to the rate `rate` gives; `rate` is asked after the fetch, just before decoding.
+    private func decodeStream(_ source: String, rate: () throws -> Int) async throws -> [Int16] {
         if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
             let bytes = try await fetcher.fetch(source)
-            return try AudioDecoder(outputRate: rate).decode(bytes: bytes).samples
+            return try AudioDecoder(outputRate: try rate()).decode(bytes: bytes).samples
         }
         if let scheme = source.range(of: "://").map({ source[..<$0.lowerBound].lowercased() }), scheme != "file" {
             throw StreamFetchError.invalidURL(source)
         }
         let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source
-        return try AudioDecoder(outputRate: rate).decode(fileAtPath: path).samples
+        return try AudioDecoder(outputRate: try rate()).decode(fileAtPath: path).samples
     }
 
     /// Sends every digit detected in a leg's audio to the other legs of its conversation whose route
