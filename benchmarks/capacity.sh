@@ -92,16 +92,7 @@ for target in $TARGETS; do
             --ramp 100/s --json "$json" --plot "$OUT/$target-$calls.svg" >"$OUT/$target-$calls.txt" 2>&1 || true
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        read -r p50 p99 judged lost missed trimmed genp99 gencpu <<<"$(python3 - "$json" <<'PY'
-import json, os, sys
-r = json.load(open(sys.argv[1]))
-rt, gen = r["roundTripMicroseconds"], r["sendLatenessMicroseconds"]
-judged = max(0, rt["p99"] - 1000 * int(os.environ["STRUCTURAL_MS"])) if r["probe"] == "burst" else rt["p99"]
-lost = r["framesLost"] + r["callsFailed"] + r["framesWrongSize"] + r["dtmfMissed"]
-trimmed = int((r.get("targetCounters") or {}).get("patchbay_frames_trimmed_total", -1))
-print(rt["p50"], rt["p99"], judged, lost, r["probesMissed"], trimmed, gen["p99"], round(r["generatorCPUPercent"]))
-PY
-)"
+        read -r p50 p99 judged lost missed trimmed genp99 gencpu <<<"$(python3 capacity_report.py --row "$json")"
         printf "%-22s %6d %7dus %7dus %10dus %6d %7d %8s %7dus %6d%%\n" "$target" "$calls" "$p50" "$p99" "$judged" "$lost" "$missed" "$([ "$trimmed" -lt 0 ] && echo - || echo "$trimmed")" "$genp99" "$gencpu"
         # Past every SLO, or losing audio: larger counts only get worse.
         if [ "$judged" -gt $((4 * max_slo_us)) ] || [ "$lost" -gt 0 ] || [ "$missed" -gt 0 ]; then break; fi

@@ -4,12 +4,37 @@ with nothing lost, the ratio of each to the bare echo, and a plot of the judged 
 (capacity.svg, plain SVG: any browser shows it).
 
 usage: capacity_report.py OUT_DIR "2 5 10" target...
+       capacity_report.py --row RESULT.json   (one step's figures, for capacity.sh)
 """
 import glob
 import json
 import os
 import re
 import sys
+
+
+
+def measure(r):
+    """The figures one step is judged by, from a `patchbay bench --json` result. Judged latency: the
+    p99 round trip, or for burst probes (conversations) the p99 less STRUCTURAL_MS (see capacity.sh).
+    lost: frames, calls, wrongly sized frames and DTMF digits; missed: burst probes never found."""
+    rt, gen = r["roundTripMicroseconds"], r["sendLatenessMicroseconds"]
+    burst = r.get("probe") == "burst"
+    judged = max(0, rt["p99"] - 1000 * int(os.environ.get("STRUCTURAL_MS", "25"))) if burst else rt["p99"]
+    return {
+        "p50": rt["p50"], "p99": rt["p99"], "judged": judged,
+        "lost": r["framesLost"] + r["callsFailed"] + r["framesWrongSize"] + r.get("dtmfMissed", 0),
+        "missed": r.get("probesMissed", 0),
+        "trimmed": int((r.get("targetCounters") or {}).get("patchbay_frames_trimmed_total", -1)),
+        "genp99": gen["p99"], "gencpu": round(r["generatorCPUPercent"]),
+    }
+
+
+if sys.argv[1] == "--row":
+    # capacity.sh's line per step: p50 p99 judged lost missed trimmed generator-p99 generator-cpu
+    m = measure(json.load(open(sys.argv[2])))
+    print(*(m[k] for k in ["p50", "p99", "judged", "lost", "missed", "trimmed", "genp99", "gencpu"]))
+    sys.exit(0)
 
 out, slos = sys.argv[1], [int(s) for s in sys.argv[2].split()]
 targets = sys.argv[3:]
@@ -22,12 +47,8 @@ def load(target):
         m = re.fullmatch(re.escape(target) + r"-(\d+)\.json", os.path.basename(path))
         if not m:
             continue
-        r = json.load(open(path))
-        burst = r.get("probe") == "burst"
-        p99 = r["roundTripMicroseconds"]["p99"]
-        judged = max(0, p99 - 1000 * int(os.environ.get("STRUCTURAL_MS", "25"))) if burst else p99
-        lost = r["framesLost"] + r["callsFailed"] + r["framesWrongSize"] + r.get("probesMissed", 0) + r.get("dtmfMissed", 0)
-        points.append((int(m.group(1)), judged, lost))
+        step = measure(json.load(open(path)))
+        points.append((int(m.group(1)), step["judged"], step["lost"] + step["missed"]))
     return sorted(points)
 
 
