@@ -153,39 +153,14 @@ public final class BenchRunner: Sendable {
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                let upgrader = NIOWebSocketClientUpgrader(
-                    maxFrameSize: 1 << 20,
-                    upgradePipelineHandler: { channel, _ in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(callOnLoop.value)
-                        }
-                    })
-                let watch = UpgradeWatch(promise: upgraded)
-                return channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
-                    }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        withClientUpgrade: (
-                            upgraders: [upgrader],
-                            completionHandler: { context in
-                                context.pipeline.syncOperations.removeHandler(watch, promise: nil)
-                                upgraded.succeed()
-                            }
-                        ))
-                    try channel.pipeline.syncOperations.addHandler(watch)
-                }
+                WebSocketClient.configure(channel, tls: tls, upgraded: upgraded) { try $0.addHandler(callOnLoop.value) }
             }
         bootstrap.connect(host: host, port: port).whenComplete { result in
             switch result {
             case .failure(let error):
                 upgraded.fail(error)
             case .success(let channel):
-                var headers = HTTPHeaders()
-                headers.add(name: "host", value: "\(host):\(port)")
-                headers.add(name: "content-length", value: "0")
-                channel.write(HTTPClientRequestPart.head(.init(version: .http1_1, method: .GET, uri: path, headers: headers)), promise: nil)
-                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                _ = WebSocketClient.requestUpgrade(on: channel, host: host, port: port, path: path)
             }
         }
         upgraded.futureResult.whenComplete { result in
@@ -199,38 +174,6 @@ public final class BenchRunner: Sendable {
                 done.succeed()
             }
         }
-    }
-}
-
-/// Fails the upgrade when the server answers with plain HTTP (401, 404, 503...) or hangs up first.
-private final class UpgradeWatch: ChannelInboundHandler, RemovableChannelHandler, Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    let promise: EventLoopPromise<Void>
-    init(promise: EventLoopPromise<Void>) { self.promise = promise }
-
-    struct Refused: Error, CustomStringConvertible {
-        let status: HTTPResponseStatus
-        var description: String { "upgrade refused: HTTP \(status.code)" }
-    }
-    struct ClosedBeforeUpgrade: Error, CustomStringConvertible {
-        var description: String { "connection closed before the upgrade" }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) {
-            promise.fail(Refused(status: head.status))
-            context.close(promise: nil)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(ClosedBeforeUpgrade())
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(error)
-        context.close(promise: nil)
     }
 }
 

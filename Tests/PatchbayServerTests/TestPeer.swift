@@ -7,11 +7,11 @@ import NIOWebSocket
 import PatchbayDSP
 import Synchronization
 
+@testable import PatchbayBench
+
 /// A websocket client in the Voice API's role, for tests: connects over loopback, sends frames as the
 /// Voice API would (masked), and collects what the server sends back.
 final class TestPeer: Sendable {
-    struct UpgradeRefused: Error {}
-
     let channel: any Channel
     private let inbox: Inbox
 
@@ -89,30 +89,7 @@ final class TestPeer: Sendable {
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                let upgrader = NIOWebSocketClientUpgrader(
-                    maxFrameSize: 1 << 20,
-                    upgradePipelineHandler: { channel, _ in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(Collector(inbox))
-                        }
-                    })
-                let watcher = UpgradeFailureWatcher(promise: upgraded)
-                return channel.eventLoop.makeCompletedFuture {
-                    if let sslContext {
-                        // No SNI: the server is addressed by IP, which SNI may not carry.
-                        try channel.pipeline.syncOperations.addHandler(
-                            try NIOSSLClientHandler(context: sslContext, serverHostname: nil))
-                    }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        withClientUpgrade: (
-                            upgraders: [upgrader],
-                            completionHandler: { context in
-                                context.pipeline.syncOperations.removeHandler(watcher, promise: nil)
-                                upgraded.succeed()
-                            }
-                        ))
-                    try channel.pipeline.syncOperations.addHandler(watcher)
-                }
+                WebSocketClient.configure(channel, tls: sslContext, upgraded: upgraded) { try $0.addHandler(Collector(inbox)) }
             }
         let channel: any Channel
         do {
@@ -121,13 +98,7 @@ final class TestPeer: Sendable {
             upgraded.fail(error)
             throw error
         }
-        var requestHeaders = HTTPHeaders()
-        requestHeaders.add(name: "host", value: "127.0.0.1:\(port)")
-        requestHeaders.add(name: "content-length", value: "0")
-        for (k, v) in headers { requestHeaders.add(name: k, value: v) }
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: requestHeaders)
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        try await WebSocketClient.requestUpgrade(on: channel, host: "127.0.0.1", port: port, path: path, headers: headers).get()
         do {
             try await upgraded.futureResult.get()
         } catch {
@@ -177,35 +148,6 @@ final class TestPeer: Sendable {
 }
 
 /// Fails the upgrade promise when the server answers the upgrade request with a plain HTTP response.
-private final class UpgradeFailureWatcher: ChannelInboundHandler, RemovableChannelHandler, Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    let promise: EventLoopPromise<Void>
-    init(promise: EventLoopPromise<Void>) { self.promise = promise }
-
-    struct Refused: Error, CustomStringConvertible {
-        let status: HTTPResponseStatus
-        var description: String { "upgrade refused: \(status.code)" }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) {
-            promise.fail(Refused(status: head.status))
-        }
-    }
-
-    struct ClosedBeforeUpgrade: Error {}
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(ClosedBeforeUpgrade())
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(error)
-        context.close(promise: nil)
-    }
-}
-
 /// Polls `condition` until it holds or `timeout` passes.
 func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
