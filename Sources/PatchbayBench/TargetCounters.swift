@@ -9,10 +9,15 @@ import NIOCore
 enum TargetCounters {
     /// Every unlabelled sample whose name ends in `_total`, from Prometheus text format.
     static func parse(_ text: String) -> [String: Double] {
+        samples(text).filter { $0.key.hasSuffix("_total") }
+    }
+
+    /// Every unlabelled sample (counters and gauges), by name, from Prometheus text format.
+    static func samples(_ text: String) -> [String: Double] {
         var values: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.contains("{") {
             let parts = line.split(separator: " ")
-            guard parts.count >= 2, parts[0].hasSuffix("_total"), let value = Double(parts[1]) else { continue }
+            guard parts.count >= 2, let value = Double(parts[1]) else { continue }
             values[String(parts[0])] = value
         }
         return values

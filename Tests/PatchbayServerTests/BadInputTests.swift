@@ -6,6 +6,8 @@ import PatchbayEngine
 import PatchbayServer
 import Testing
 
+@testable import PatchbayBench
+
 /// Every kind of bad input, each sent while a healthy leg streams on the same gateway: the bad leg gets
 /// its documented answer, and the healthy leg never misses a frame.
 @Suite(.serialized) struct BadInputTests {
@@ -214,12 +216,6 @@ import Testing
 func fetchMetrics(_ gateway: RunningGateway) async throws -> [String: Double] {
     let response = try await rawHTTP(
         port: gateway.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", group: gateway.clients)
-    var values: [String: Double] = [:]
-    for line in response.split(separator: "\n") where !line.hasPrefix("#") && !line.contains("{") {
-        let parts = line.split(separator: " ")
-        if parts.count == 2, let v = Double(parts[1].trimmingCharacters(in: .whitespacesAndNewlines)) {
-            values[String(parts[0])] = v
-        }
-    }
-    return values
+    let body = response.range(of: "\r\n\r\n").map { String(response[$0.upperBound...]) } ?? ""
+    return TargetCounters.samples(body)
 }
