@@ -161,7 +161,19 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async 
 
 /// Sends a raw HTTP request and returns the whole response text (the server closes or 2 s pass).
 func rawHTTP(port: Int, _ request: String, group: any EventLoopGroup) async throws -> String {
-    final class Collect: ChannelInboundHandler, Sendable {
+    let connection = try await RawConnection.connect(port: port, group: group)
+    try await connection.send(request)
+    _ = await eventually(timeout: .seconds(2)) {
+        let text = connection.text
+        return !connection.isActive || text.contains("\r\n\r\n") && !text.hasSuffix("\r\n\r\n")
+    }
+    await connection.close()
+    return connection.text
+}
+
+/// A plain TCP client: connects, sends text when told, and collects whatever comes back.
+final class RawConnection: Sendable {
+    private final class Collect: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
         let text = Mutex("")
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -170,14 +182,36 @@ func rawHTTP(port: Int, _ request: String, group: any EventLoopGroup) async thro
             text.withLock { $0 += s }
         }
     }
-    let collect = Collect()
-    let channel = try await ClientBootstrap(group: group)
-        .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collect) } }
-        .connect(host: "127.0.0.1", port: port).get()
-    var buffer = channel.allocator.buffer(capacity: request.utf8.count)
-    buffer.writeString(request)
-    try await channel.writeAndFlush(buffer).get()
-    _ = await eventually(timeout: .seconds(2)) { !channel.isActive || collect.text.withLock { $0.contains("\r\n\r\n") && !$0.hasSuffix("\r\n\r\n") } }
-    try? await channel.close()
-    return collect.text.withLock { $0 }
+
+    private let channel: any Channel
+    private let collect: Collect
+
+    private init(channel: any Channel, collect: Collect) {
+        self.channel = channel
+        self.collect = collect
+    }
+
+    static func connect(port: Int, group: any EventLoopGroup) async throws -> RawConnection {
+        let collect = Collect()
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collect) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawConnection(channel: channel, collect: collect)
+    }
+
+    func send(_ text: String) async throws {
+        var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        try await channel.writeAndFlush(buffer).get()
+    }
+
+    var text: String { collect.text.withLock { $0 } }
+
+    var isActive: Bool { channel.isActive }
+
+    func close() async {
+        try? await channel.close()
+    }
 }
