@@ -48,6 +48,12 @@ final class LoopStats {
     var dtmfUnexpected = 0
     var failures: [String] = []
 
+    /// One round trip (or probe latency), in the run's histogram and the current second's.
+    func recordRoundTrip(microseconds: UInt64) {
+        roundTrip.record(microseconds)
+        roundTripInterval.record(microseconds)
+    }
+
     /// Progress since the last call, and the interval histogram reset.
     func takeInterval() -> (p99: UInt64, count: UInt64, frames: Int) {
         let r = (roundTripInterval.valueAtPercentile(99), roundTripInterval.totalCount, framesReceivedInterval)

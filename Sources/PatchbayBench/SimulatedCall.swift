@@ -234,8 +234,7 @@ final class SimulatedCall: ChannelInboundHandler {
         uniqueReceived += 1
         let rtt = Int64(now.uptimeNanoseconds) - sentAt[slot]
         let micros = UInt64(max(1, rtt / 1000))
-        stats.roundTrip.record(micros)
-        stats.roundTripInterval.record(micros)
+        stats.recordRoundTrip(microseconds: micros)
         if rtt > setup.configuration.lateAfter.nanoseconds { stats.framesLate += 1 }
     }
 
@@ -272,8 +271,7 @@ final class SimulatedCall: ChannelInboundHandler {
         let offset = UInt64(found.lag % n) * 1_000_000_000 / UInt64(setup.sampleRate)
         let latency = (searchArrivals[frame] + offset - sent) / 1000
         setup.stats.probesFound += 1
-        setup.stats.roundTrip.record(max(1, latency))
-        setup.stats.roundTripInterval.record(max(1, latency))
+        setup.stats.recordRoundTrip(microseconds: max(1, latency))
         probeLatencies.append(latency)
     }
 
