@@ -25,11 +25,14 @@ import Testing
     static let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("testdata")
 
-    static func run(_ arguments: String...) throws -> Run {
-        try run(arguments)
+    static func run(_ arguments: String...) async throws -> Run {
+        try await run(arguments)
     }
 
-    static func run(_ arguments: [String]) throws -> Run {
+    /// Runs `patchbay` to completion. It waits by polling, never in `waitUntilExit()`: a blocked wait
+    /// would hold one of the few threads every other test's async code runs on (two on two cores),
+    /// and stall them for as long as the child runs.
+    static func run(_ arguments: [String]) async throws -> Run {
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
@@ -45,7 +48,8 @@ import Testing
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        p.waitUntilExit()
+        while p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        p.waitUntilExit()  // it has exited: this only collects the status
         try out.close()
         try err.close()
         return Run(
@@ -60,28 +64,28 @@ import Testing
     }
 
     @Test("generate then detect round-trips the digits at every rate", arguments: [8000, 16000, 24000])
-    func generateAndDetect(rate: Int) throws {
+    func generateAndDetect(rate: Int) async throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let wav = dir.appendingPathComponent("digits.wav").path
-        let gen = try Self.run("dtmf", "generate", "0123456789*#ABCD", "-o", wav, "--rate", String(rate))
+        let gen = try await Self.run("dtmf", "generate", "0123456789*#ABCD", "-o", wav, "--rate", String(rate))
         #expect(gen.status == 0, "\(gen.stderr)")
         #expect(gen.stdout.isEmpty)
         let audio = try AudioDecoder(outputRate: rate).decode(fileAtPath: wav)
         #expect(audio.sourceSampleRate == rate)
         #expect(audio.samples.count == 16 * 160 * rate / 1000)
-        let detect = try Self.run("dtmf", "detect", wav)
+        let detect = try await Self.run("dtmf", "detect", wav)
         #expect(detect.status == 0, "\(detect.stderr)")
         #expect(detect.stdout == "0123456789*#ABCD\n")
     }
 
     @Test("detect --json prints one object per digit with start and duration")
-    func detectJSON() throws {
+    func detectJSON() async throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let wav = dir.appendingPathComponent("d.wav").path
-        #expect(try Self.run("dtmf", "generate", "1p#", "-o", wav, "--tone-ms", "50", "--gap-ms", "70", "--level", "-20").status == 0)
-        let r = try Self.run("dtmf", "detect", "--json", wav)
+        #expect(try await Self.run("dtmf", "generate", "1p#", "-o", wav, "--tone-ms", "50", "--gap-ms", "70", "--level", "-20").status == 0)
+        let r = try await Self.run("dtmf", "detect", "--json", wav)
         #expect(r.status == 0)
         let lines = r.stdout.split(separator: "\n").map(String.init)
         try #require(lines.count == 2, "\(r.stdout)\(r.stderr)")
@@ -99,12 +103,12 @@ import Testing
     }
 
     @Test("resample converts an mp3 to a 16-bit mono wav at the asked rate and level")
-    func resample() throws {
+    func resample() async throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out.wav").path
         let input = Self.testdata.appendingPathComponent("sine1k-xing.mp3").path
-        let r = try Self.run("resample", input, out, "--rate", "8000", "--level", "-0.5")
+        let r = try await Self.run("resample", input, out, "--rate", "8000", "--level", "-0.5")
         #expect(r.status == 0, "\(r.stderr)")
         let original = try AudioDecoder(outputRate: 8000).decode(fileAtPath: input)
         let converted = try AudioDecoder(outputRate: 8000).decode(fileAtPath: out)
@@ -116,7 +120,7 @@ import Testing
     }
 
     @Test("errors go to stderr with a non-zero status")
-    func errors() throws {
+    func errors() async throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let cases: [([String], String)] = [
@@ -138,7 +142,7 @@ import Testing
             ),
         ]
         for (arguments, message) in cases {
-            let r = try Self.run(arguments)
+            let r = try await Self.run(arguments)
             #expect(r.status != 0, "\(arguments)")
             #expect(r.stdout.isEmpty, "\(arguments): stdout \(r.stdout)")
             #expect(r.stderr.contains(message), "\(arguments): stderr \(r.stderr)")
@@ -146,20 +150,20 @@ import Testing
     }
 
     @Test("--help works on every command")
-    func help() throws {
+    func help() async throws {
         for command in [[], ["dtmf"], ["dtmf", "detect"], ["dtmf", "generate"], ["dtmf", "conformance"], ["resample"]] {
-            let r = try Self.run(command + ["--help"])
+            let r = try await Self.run(command + ["--help"])
             #expect(r.status == 0)
             #expect(r.stdout.contains("USAGE"), "\(command)")
         }
     }
 
     @Test("dtmf conformance passes and writes the signals with a manifest")
-    func conformance() throws {
+    func conformance() async throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // --write creates the folder.
-        let r = try Self.run("dtmf", "conformance", "--rate", "8000", "--write", dir.appendingPathComponent("signals").path)
+        let r = try await Self.run("dtmf", "conformance", "--rate", "8000", "--write", dir.appendingPathComponent("signals").path)
         #expect(r.status == 0, "\(r.stdout)")
         #expect(!r.stdout.contains("FAIL"))
         let signals = dir.appendingPathComponent("signals")
@@ -169,7 +173,7 @@ import Testing
         // Every written signal is detected from the file exactly as from memory.
         for row in rows.prefix(3) {
             let fields = row.split(separator: "\t", omittingEmptySubsequences: false)
-            let d = try Self.run("dtmf", "detect", signals.appendingPathComponent(String(fields[0])).path)
+            let d = try await Self.run("dtmf", "detect", signals.appendingPathComponent(String(fields[0])).path)
             #expect(d.stdout == String(fields[3]) + "\n")
         }
     }

@@ -19,7 +19,7 @@ import Testing
             .map { URL(fileURLWithPath: $0) }
             .first { FileManager.default.isExecutableFile(atPath: $0.path) }
 
-        static func make() throws -> SelfSigned {
+        static func make() async throws -> SelfSigned {
             guard let openssl else {
                 Issue.record("the openssl command is needed to make a test certificate: apt-get install openssl")
                 throw MissingOpenSSL()
@@ -40,7 +40,10 @@ import Testing
             p.standardOutput = handle
             p.standardError = handle
             try p.run()
-            p.waitUntilExit()
+            // Polled, not `waitUntilExit()`: a blocked wait would hold a thread the other tests' async
+            // code needs.
+            while p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+            p.waitUntilExit()  // it has exited: this only collects the status
             try handle.close()
             guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: made.certificate),
                 FileManager.default.fileExists(atPath: made.privateKey)
@@ -61,7 +64,7 @@ import Testing
 
     @Test("echo over wss is bit-exact, and a plain ws client is refused on the TLS port")
     func wssEcho() async throws {
-        let cert = try SelfSigned.make()
+        let cert = try await SelfSigned.make()
         defer { cert.remove() }
         let gateway = try await RunningGateway.start {
             $0.tls = .init(certificate: cert.certificate, privateKey: cert.privateKey)
@@ -113,9 +116,9 @@ import Testing
 
     @Test("a certificate or key that cannot be loaded is a ConfigurationError naming the path")
     func missingCertificate() async throws {
-        let cert = try SelfSigned.make()
+        let cert = try await SelfSigned.make()
         defer { cert.remove() }
-        let other = try SelfSigned.make()
+        let other = try await SelfSigned.make()
         defer { other.remove() }
         let missing = cert.directory.appendingPathComponent("nope.pem").path
         let cases: [[String]] = [
