@@ -91,9 +91,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings),
 
+        // Tests come in three kinds, run as separate phases by scripts/test so they never compete:
+        // unit (no sockets, no real clock, no child processes), conformance (CPU-heavy standards
+        // checks and child processes) and integration (loopback sockets, the real binary, peers).
+        .target(
+            name: "PatchbayTestSupport",
+            dependencies: ["PatchbayDSP"],
+            path: "Tests/PatchbayTestSupport",
+            swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayDSPTests",
-            dependencies: ["PatchbayDSP"],
+            dependencies: ["PatchbayDSP", "PatchbayTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PatchbayEngineTests",
+            dependencies: ["PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PatchbayConformanceTests",
+            dependencies: ["PatchbayDSP", "PatchbayTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayCodecsTests",
@@ -111,11 +127,12 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                "PatchbayTestSupport",
             ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayCLITests",
-            dependencies: ["PatchbayCodecs", "PatchbayDSP"],
+            dependencies: ["PatchbayCodecs", "PatchbayDSP", "PatchbayTestSupport"],
             swiftSettings: strictSettings),
     ]
 )

@@ -55,8 +55,17 @@ public struct MixBus: ~Copyable, @unchecked Sendable {
         sourceCount += 1
     }
 
+    /// What one `render` had to do to keep the mix within 16 bits.
+    public struct RenderReport: Equatable, Sendable {
+        /// Samples the limiter could not catch, saturated at full scale.
+        public var saturatedSamples: Int
+        /// The limiter scaled this frame down (it was too hot, or the gain is still recovering).
+        public var limited: Bool
+    }
+
     /// Writes the mix into `output` (`frameSize` samples) and clears the bus for the next frame.
-    public mutating func render(into output: UnsafeMutableBufferPointer<Int16>) {
+    @discardableResult
+    public mutating func render(into output: UnsafeMutableBufferPointer<Int16>) -> RenderReport {
         precondition(output.count >= frameSize, "output shorter than a frame")
         var peak: Int32 = 0
         for i in 0..<frameSize {
@@ -92,5 +101,6 @@ public struct MixBus: ~Copyable, @unchecked Sendable {
         saturatedSamples &+= saturated
         accumulator.update(repeating: 0)
         sourceCount = 0
+        return RenderReport(saturatedSamples: saturated, limited: gain != 65536)
     }
 }

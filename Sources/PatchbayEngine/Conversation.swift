@@ -2,6 +2,15 @@ import PatchbayDSP
 
 /// Legs that hear each other, mixed N-1 at the conversation's rate (the highest rate among its legs, so
 /// wideband legs keep their bandwidth between themselves). Owned by one shard; touched only on its queue.
+///
+/// Two routes for a leg's audio:
+/// - **direct**: in a two-leg conversation where the listener hears nothing else (the speaker is not
+///   muted, the listener not earmuffed and nothing plays to it), a frame goes to the listener as soon as
+///   it arrives: DTMF detected, resampled straight to the listener's rate, paced by `DirectPacer`. No
+///   mixing tick, so no 0-20 ms wait for one.
+/// - **mixed**: otherwise, at each 20 ms tick, every leg hears the sum of the others plus its players.
+/// The route is chosen per direction, again at every arrival and tick, so a player starting or a leg
+/// joining switches it at once.
 final class Conversation {
     let name: String
     private(set) var rate: Int
@@ -22,12 +31,16 @@ final class Conversation {
 
     var isEmpty: Bool { legs.isEmpty }
 
+    /// Whether any of the conversation's audio can take the direct route (two legs).
+    var mayForward: Bool { legs.count == 2 }
+
     /// Adds a leg, raising the conversation's rate if the leg's is higher.
     func add(_ leg: Leg, detectDTMF: Bool) throws(ResamplerError) {
         let newRate = max(rate, leg.sampleRate)
         leg.media = try LegMedia(sampleRate: leg.sampleRate, mixRate: newRate, detectDTMF: detectDTMF)
         legs.append(leg)
         if newRate != rate { try setRate(newRate) }
+        try connectDirectly()
     }
 
     /// Removes a leg; the rate drops to the highest remaining.
@@ -37,6 +50,7 @@ final class Conversation {
         if let highest = legs.map(\.sampleRate).max(), highest != rate {
             try? setRate(highest)  // every pair of supported rates converts; cannot fail
         }
+        try? connectDirectly()  // likewise
     }
 
     private func setRate(_ newRate: Int) throws(ResamplerError) {
@@ -44,15 +58,100 @@ final class Conversation {
         for leg in legs { try leg.media?.setMixRate(newRate, legRate: leg.sampleRate) }
     }
 
-    /// One 20 ms tick: pull a frame from every leg, mix, and push every leg its N-1 mix plus its players.
+    /// Gives each leg of a two-leg conversation a converter straight to the other's rate (a control
+    /// operation: it allocates, so the direct route never has to).
+    private func connectDirectly() throws(ResamplerError) {
+        guard legs.count == 2, let a = legs[0].media, let b = legs[1].media else {
+            for leg in legs { leg.media?.forwardsDirectly = false }
+            return
+        }
+        try a.connectDirectly(to: legs[1].sampleRate, from: legs[0].sampleRate)
+        try b.connectDirectly(to: legs[0].sampleRate, from: legs[1].sampleRate)
+    }
+
+    /// Chooses each direction's route for now (two legs: cheap enough for every arrival and tick).
+    private func updateRoutes() {
+        guard legs.count == 2, let a = legs[0].media, let b = legs[1].media else { return }
+        a.forwardsDirectly = !legs[0].isMuted && !legs[1].isEarmuffed && b.players.isEmpty
+        b.forwardsDirectly = !legs[1].isMuted && !legs[0].isEarmuffed && a.players.isEmpty
+    }
+
+    // MARK: The direct route
+
+    /// Sends every frame waiting on a direct route that its pacer lets go now (called when audio arrives,
+    /// and at each tick for frames the pacer held back).
+    func forward(now: Int64, metrics: EngineMetrics, events: EventHub) {
+        guard legs.count == 2 else { return }
+        updateRoutes()
+        forward(from: legs[0], to: legs[1], now: now, metrics: metrics, events: events)
+        forward(from: legs[1], to: legs[0], now: now, metrics: metrics, events: events)
+    }
+
+    private func forward(from source: Leg, to listener: Leg, now: Int64, metrics: EngineMetrics, events: EventHub) {
+        guard let media = source.media, media.forwardsDirectly, let out = listener.media else { return }
+        let n = media.frameSamples
+        while source.inbound.available >= n, out.pacer.maySend(at: now) {
+            dropBurst(source, media, metrics: metrics)
+            let frame = UnsafeMutableBufferPointer(rebasing: media.legFrame[0..<n])
+            _ = source.inbound.readFrame(into: frame)
+            detectDTMF(source, media, frame, metrics: metrics, events: events)
+            sendDirect(frame, from: media, to: listener, silence: false, now: now, metrics: metrics)
+        }
+    }
+
+    /// At a tick: silence for a direct listener whose source's frame is overdue, and the trim of a
+    /// surplus frame that has waited at every tick for a second.
+    private func concealDirect(from source: Leg, to listener: Leg, now: Int64, metrics: EngineMetrics, events: EventHub) {
+        guard let media = source.media, let out = listener.media else { return }
+        let n = media.frameSamples
+        if source.inbound.available < n, out.pacer.isOverdue(at: now), out.pacer.maySend(at: now) {
+            let frame = UnsafeMutableBufferPointer(rebasing: media.legFrame[0..<n])
+            frame.update(repeating: 0)
+            source.framesConcealed.add()
+            metrics.framesConcealed.add()
+            detectDTMF(source, media, frame, metrics: metrics, events: events)
+            sendDirect(frame, from: media, to: listener, silence: true, now: now, metrics: metrics)
+        }
+        // Frames pass straight through, so one still waiting at every tick for a second is surplus.
+        trimSurplus(source, media, keeping: 0, metrics: metrics)
+    }
+
+    private func sendDirect(
+        _ frame: UnsafeMutableBufferPointer<Int16>, from media: LegMedia, to listener: Leg, silence: Bool, now: Int64,
+        metrics: EngineMetrics
+    ) {
+        guard let out = listener.media else { return }
+        let output = UnsafeMutableBufferPointer(rebasing: out.output[0..<out.frameSamples])
+        media.convertDirect(UnsafeBufferPointer(frame), into: output)
+        listener.outbound.write(UnsafeBufferPointer(output))
+        out.pacer.sent(at: now, silence: silence)
+        listener.framesOut.add()
+        metrics.framesOut.add()
+        listener.waker.signal()
+    }
+
+    // MARK: The mixing tick
+
+    /// One 20 ms tick: pull a frame from every leg on the mixed route, mix, and push every leg that hears
+    /// the mix its N-1 mix plus its players; direct listeners get only what is overdue.
     /// Allocates nothing and takes no lock (a DTMF digit or a finished player publishes an event, which does).
-    func tick(metrics: EngineMetrics, events: EventHub) {
+    func tick(now: Int64, metrics: EngineMetrics, events: EventHub) {
+        updateRoutes()
+        if legs.count == 2 {
+            forward(now: now, metrics: metrics, events: events)
+            if legs[0].media?.forwardsDirectly == true {
+                concealDirect(from: legs[0], to: legs[1], now: now, metrics: metrics, events: events)
+            }
+            if legs[1].media?.forwardsDirectly == true {
+                concealDirect(from: legs[1], to: legs[0], now: now, metrics: metrics, events: events)
+            }
+        }
         let mixSamples = rate / 50
         let sum = UnsafeMutableBufferPointer(rebasing: self.sum[0..<mixSamples])
         sum.update(repeating: 0)
 
         for leg in legs {
-            guard let media = leg.media else { continue }
+            guard let media = leg.media, !media.forwardsDirectly else { continue }
             pullInbound(leg, media, metrics: metrics, events: events)
             media.convertToMix(samples: mixSamples)
             if !leg.isMuted {
@@ -60,74 +159,92 @@ final class Conversation {
             }
         }
 
-        for leg in legs {
+        for (index, leg) in legs.enumerated() {
             guard let media = leg.media else { continue }
+            // A direct listener: its one source is on the direct route.
+            if legs.count == 2, legs[1 - index].media?.forwardsDirectly == true { continue }
             let others = UnsafeMutableBufferPointer(rebasing: media.othersMix[0..<mixSamples])
             if leg.isEarmuffed || legs.count == 1 {
                 others.update(repeating: 0)
-            } else if leg.isMuted {
+            } else if leg.isMuted || media.forwardsDirectly {
+                // Its own audio is not in the sum.
                 for i in 0..<mixSamples { others[i] = Int16(clamping: sum[i]) }
             } else {
                 for i in 0..<mixSamples { others[i] = Int16(clamping: sum[i] &- Int32(media.mixFrame[i])) }
             }
             media.convertFromMix(samples: mixSamples)
-            pushOutbound(leg, media, metrics: metrics, events: events)
+            pushOutbound(leg, media, now: now, metrics: metrics, events: events)
+        }
+    }
+
+    /// Drops the oldest whole frames beyond the leg's inbound depth limit (a burst), counted.
+    private func dropBurst(_ leg: Leg, _ media: LegMedia, metrics: EngineMetrics) {
+        let n = media.frameSamples
+        let excess = leg.inbound.available - leg.inboundDepthLimit * n
+        guard excess > 0 else { return }
+        // Keep whole frames: drop the oldest full frames beyond the limit.
+        let drop = (excess + n - 1) / n * n
+        var left = drop
+        while left > 0 {
+            let chunk = UnsafeMutableBufferPointer(rebasing: media.scratch[0..<min(left, LegMedia.maximumFrameSamples)])
+            let got = leg.inbound.read(into: chunk)
+            if got == 0 { break }
+            left -= got
+        }
+        leg.samplesDropped.add(drop - left)
+        metrics.samplesDropped.add(drop - left)
+    }
+
+    /// Latency that only grows: a frame that misses its turn is concealed, and the leg then carries one
+    /// frame more in its queue for good. When a whole second has passed with more than `keeping` frames
+    /// waiting at every tick, drop the oldest: the leg's delay shrinks by 20 ms, at the cost of one 20 ms
+    /// skip, and never below what the last second needed.
+    private func trimSurplus(_ leg: Leg, _ media: LegMedia, keeping: Int, metrics: EngineMetrics) {
+        let n = media.frameSamples
+        let depth = leg.inbound.available
+        media.leastInboundDepth = min(media.leastInboundDepth, depth)
+        media.depthWindowTicks += 1
+        guard media.depthWindowTicks >= LegMedia.trimWindowTicks else { return }
+        if media.leastInboundDepth >= (keeping + 1) * n {
+            let skipped = leg.inbound.read(into: UnsafeMutableBufferPointer(rebasing: media.scratch[0..<n]))
+            leg.samplesDropped.add(skipped)
+            metrics.samplesDropped.add(skipped)
+            metrics.framesTrimmed.add()
+        }
+        media.leastInboundDepth = Int.max
+        media.depthWindowTicks = 0
+    }
+
+    private func detectDTMF(
+        _ leg: Leg, _ media: LegMedia, _ frame: UnsafeMutableBufferPointer<Int16>, metrics: EngineMetrics, events: EventHub
+    ) {
+        guard media.detector != nil else { return }
+        media.detector!.process(UnsafeBufferPointer(frame)) { detection in
+            metrics.dtmfDetected.add()
+            events.publish(
+                EngineEvent(
+                    leg: leg.id, conversation: name,
+                    kind: .dtmf(
+                        digit: detection.digit, durationMilliseconds: detection.durationMilliseconds,
+                        startMilliseconds: detection.startMilliseconds, detected: true)))
         }
     }
 
     private func pullInbound(_ leg: Leg, _ media: LegMedia, metrics: EngineMetrics, events: EventHub) {
         let n = media.frameSamples
-        let excess = leg.inbound.available - leg.inboundDepthLimit * n
-        if excess > 0 {
-            // Keep whole frames: drop the oldest full frames beyond the limit.
-            let drop = (excess + n - 1) / n * n
-            var left = drop
-            while left > 0 {
-                let chunk = UnsafeMutableBufferPointer(rebasing: media.scratch[0..<min(left, LegMedia.maximumFrameSamples)])
-                let got = leg.inbound.read(into: chunk)
-                if got == 0 { break }
-                left -= got
-            }
-            leg.samplesDropped.add(drop - left)
-            metrics.samplesDropped.add(drop - left)
-        }
-        // Latency that only grows: a frame that misses its tick is concealed, and the leg then carries
-        // one frame more in its queue for good. When a whole second has passed with a surplus frame
-        // waiting at every tick (two or more), drop the oldest: the leg's delay shrinks by 20 ms, at
-        // the cost of one 20 ms skip, and never below what the last second needed.
-        let depth = leg.inbound.available
-        media.leastInboundDepth = min(media.leastInboundDepth, depth)
-        media.depthWindowTicks += 1
-        if media.depthWindowTicks >= LegMedia.trimWindowTicks {
-            if media.leastInboundDepth >= 2 * n {
-                let skipped = leg.inbound.read(into: UnsafeMutableBufferPointer(rebasing: media.scratch[0..<n]))
-                leg.samplesDropped.add(skipped)
-                metrics.samplesDropped.add(skipped)
-                metrics.framesTrimmed.add()
-            }
-            media.leastInboundDepth = Int.max
-            media.depthWindowTicks = 0
-        }
+        dropBurst(leg, media, metrics: metrics)
+        // At a tick one frame normally waits (the one this tick takes): a second one is surplus.
+        trimSurplus(leg, media, keeping: 1, metrics: metrics)
         let frame = UnsafeMutableBufferPointer(rebasing: media.legFrame[0..<n])
         let real = leg.inbound.readFrame(into: frame)
         if real < n {
             leg.framesConcealed.add()
             metrics.framesConcealed.add()
         }
-        if media.detector != nil {
-            media.detector!.process(UnsafeBufferPointer(frame)) { detection in
-                metrics.dtmfDetected.add()
-                events.publish(
-                    EngineEvent(
-                        leg: leg.id, conversation: name,
-                        kind: .dtmf(
-                            digit: detection.digit, durationMilliseconds: detection.durationMilliseconds,
-                            startMilliseconds: detection.startMilliseconds, detected: true)))
-            }
-        }
+        detectDTMF(leg, media, frame, metrics: metrics, events: events)
     }
 
-    private func pushOutbound(_ leg: Leg, _ media: LegMedia, metrics: EngineMetrics, events: EventHub) {
+    private func pushOutbound(_ leg: Leg, _ media: LegMedia, now: Int64, metrics: EngineMetrics, events: EventHub) {
         let n = media.frameSamples
         media.bus.add(UnsafeBufferPointer(rebasing: media.othersLeg[0..<n]))
         if !media.players.isEmpty {
@@ -147,8 +264,12 @@ final class Conversation {
             }
         }
         let output = UnsafeMutableBufferPointer(rebasing: media.output[0..<n])
-        media.bus.render(into: output)
+        let report = media.bus.render(into: output)
+        if report.saturatedSamples > 0 { metrics.samplesSaturated.add(report.saturatedSamples) }
+        if report.limited { metrics.framesLimited.add() }
         leg.outbound.write(UnsafeBufferPointer(output))
+        // Should the leg's source go direct next, its pacer knows this frame went now.
+        media.pacer.sent(at: now, silence: false)
         leg.framesOut.add()
         metrics.framesOut.add()
         leg.waker.signal()

@@ -1,3 +1,4 @@
+import Dispatch
 public import Foundation
 public import Logging
 public import PatchbayCodecs
@@ -35,10 +36,17 @@ public final class Engine: Sendable {
         public var shards: Int
         /// Run the DTMF detector on every leg's inbound audio.
         public var detectDTMF: Bool
+        /// The time in nanoseconds of a monotonic clock, for pacing audio on the direct route (tests that
+        /// drive the engine tick by tick pass a clock of their own).
+        public var now: @Sendable () -> Int64
 
-        public init(shards: Int = ProcessInfo.processInfo.activeProcessorCount, detectDTMF: Bool = true) {
+        public init(
+            shards: Int = ProcessInfo.processInfo.activeProcessorCount, detectDTMF: Bool = true,
+            now: @escaping @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds) }
+        ) {
             self.shards = max(1, shards)
             self.detectDTMF = detectDTMF
+            self.now = now
         }
     }
 
@@ -57,7 +65,9 @@ public final class Engine: Sendable {
         self.metrics = metrics
         self.events = events
         shards = (0..<configuration.shards).map {
-            MediaShard(index: $0, metrics: metrics, events: events, detectDTMF: configuration.detectDTMF, logger: logger)
+            MediaShard(
+                index: $0, metrics: metrics, events: events, detectDTMF: configuration.detectDTMF, now: configuration.now,
+                logger: logger)
         }
     }
 
@@ -91,13 +101,25 @@ public final class Engine: Sendable {
     public func attach(_ leg: Leg) {
         registry.insert(leg)
         metrics.legsActive.increment()
-        if !leg.isEcho { shard(for: leg).attach(leg) }
+        if !leg.isEcho {
+            let shard = shard(for: leg)
+            leg.arrivals = shard.arrivals
+            shard.attach(leg)
+        }
         events.publish(EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .legStarted))
+    }
+
+    /// Samples lost because a leg's ring overflowed (a peer sending faster than real time past what its
+    /// inbound ring holds, or a shard producing for a peer that is not drained): every ring, of legs
+    /// attached now and of legs that have ended. Monotonic, for `/metrics`.
+    public var ringOverflowSamples: Int {
+        metrics.retiredRingOverflow.value + registry.all.reduce(0) { $0 + $1.inbound.dropped + $1.outbound.dropped }
     }
 
     /// Detaches a leg (idempotent).
     public func detach(_ leg: Leg) {
         guard registry.remove(leg.id) != nil else { return }
+        metrics.retiredRingOverflow.add(leg.inbound.dropped + leg.outbound.dropped)
         metrics.legsActive.decrement()
         if !leg.isEcho { shard(for: leg).detach(leg) }
         events.publish(

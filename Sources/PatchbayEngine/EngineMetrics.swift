@@ -17,9 +17,15 @@ public final class EngineMetrics: Sendable {
     /// Inbound frames dropped because a leg's queue held a surplus frame for a whole second (its
     /// latency shrinks back by 20 ms; see `Conversation.pullInbound`).
     public let framesTrimmed = Counter()
+    /// Output samples the mixer had to saturate at full scale (what the limiter could not catch).
+    public let samplesSaturated = Counter()
+    /// Output frames the mixer's limiter scaled down to keep a hot mix within 16 bits.
+    public let framesLimited = Counter()
+    /// Samples lost when a leg's ring overflowed, from legs that have ended (see `Engine.ringOverflowSamples`).
+    let retiredRingOverflow = Counter()
     /// Ticks that started more than a millisecond after their scheduled time.
     public let ticksLate = Counter()
-    /// Ticks skipped because a shard fell more than `MediaShard.maximumCatchUpTicks` behind.
+    /// Ticks skipped because a shard fell more than `TickSchedule.maximumCatchUp` ticks behind.
     public let ticksSkipped = Counter()
     /// How late each tick started against its absolute schedule, in seconds.
     public let tickLateness = Histogram(bounds: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05])

@@ -55,6 +55,8 @@ public final class Leg: @unchecked Sendable {
 
     // Shard-owned.
     var media: LegMedia?
+    /// Wakes the leg's shard when audio arrives (set by `Engine.attach`, before the I/O delivers any).
+    var arrivals: OutboundWaker?
 
     public init(
         id: UUID = UUID(), conversationName: String? = nil, direction: Direction = .inbound, sampleRate: Int,
@@ -92,10 +94,12 @@ public final class Leg: @unchecked Sendable {
         set { earmuffed.store(newValue, ordering: .relaxed) }
     }
 
-    /// Hands one frame from the peer to the engine (the I/O calls this for every accepted frame).
-    @inlinable
+    /// Hands one frame from the peer to the engine (the I/O calls this for every accepted frame, after
+    /// `Engine.attach`): it goes into the leg's ring, and the shard is told, so that a frame with a
+    /// direct route leaves at once.
     public func receive(_ frame: PCM16LittleEndian) {
         inbound.write(frame)
         framesIn.add()
+        arrivals?.signal()
     }
 }

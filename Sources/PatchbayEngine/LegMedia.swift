@@ -10,6 +10,13 @@ final class LegMedia {
     var detector: DTMFDetector?
     private(set) var toMix: RateConverter
     private(set) var fromMix: RateConverter
+    /// From the leg's rate straight to its one partner's (two-leg conversations; see `Conversation`).
+    private var direct: RateConverter?
+    private var directRate = 0
+    /// The leg's audio goes straight to its one listener, without the mixing tick.
+    var forwardsDirectly = false
+    /// Paces what the leg hears on the direct route (and learns of frames the mix sent it).
+    var pacer = DirectPacer()
     var bus: MixBus
     var players: [Player] = []
     /// The fewest inbound samples waiting at any tick of the current trim window, and the window's ticks
@@ -60,6 +67,22 @@ final class LegMedia {
     }
 
     var mixRate: Int { toMix.outputRate }
+
+    /// Makes the converter for the direct route to a partner at `partnerRate` (a control operation).
+    func connectDirectly(to partnerRate: Int, from legRate: Int) throws(ResamplerError) {
+        guard directRate != partnerRate else { return }
+        direct = try RateConverter(from: legRate, to: partnerRate)
+        directRate = partnerRate
+    }
+
+    /// Converts one frame at the leg's rate to the partner's, into all of `output`.
+    func convertDirect(_ frame: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
+        if direct != nil {
+            direct!.convert(frame, into: output)
+        } else {
+            output.update(repeating: 0)
+        }
+    }
 
     func convertToMix(samples mixSamples: Int) {
         toMix.convert(

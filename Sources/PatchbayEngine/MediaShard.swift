@@ -5,16 +5,11 @@ import PatchbayDSP
 
 /// A serial Dispatch queue with one 20 ms clock that ticks every conversation it owns, in one batch.
 ///
-/// The clock is absolute: tick k is due at `epoch + k × 20 ms`, whatever happened to earlier ticks, so a
-/// shard never drifts. A late wake-up runs the ticks that fell due (up to `maximumCatchUpTicks`; beyond
-/// that it skips ahead and counts the skipped ticks), so every leg still gets one frame per 20 ms of
-/// wall time. Lateness and tick cost are recorded in `EngineMetrics`.
+/// The clock is absolute (`TickSchedule`): a late wake-up runs the ticks that fell due and skips what is
+/// too far behind, so every leg still gets one frame per 20 ms of wall time and the shard never drifts.
+/// Lateness and tick cost are recorded in `EngineMetrics`.
 final class MediaShard: @unchecked Sendable {
     // @unchecked Sendable: every mutable property below is touched only on `queue`.
-
-    static let tickNanoseconds: UInt64 = 20_000_000
-    /// The most ticks one wake-up runs to catch up (100 ms of audio).
-    static let maximumCatchUpTicks: UInt64 = 5
 
     let index: Int
     let queue: DispatchQueue
@@ -23,31 +18,41 @@ final class MediaShard: @unchecked Sendable {
     private let logger: Logger
     private let detectDTMF: Bool
     private var timer: (any DispatchSourceTimer)?
-    private var epoch: UInt64 = 0
-    private var ticksRun: UInt64 = 0
+    private var schedule = TickSchedule(epoch: 0)
     private var conversations: [Conversation] = []
     private var conversationsByName: [String: Conversation] = [:]
     private var tickItem: DispatchWorkItem!
+    private var arrivalItem: DispatchWorkItem!
+    private let now: @Sendable () -> Int64
+    /// Signalled by a leg's I/O when audio arrives: the shard then sends what can go on the direct route
+    /// at once, without waiting for a tick. Coalesced: one wake-up for any number of arrivals.
+    private(set) var arrivals: OutboundWaker!
 
-    init(index: Int, metrics: EngineMetrics, events: EventHub, detectDTMF: Bool, logger: Logger) {
+    init(
+        index: Int, metrics: EngineMetrics, events: EventHub, detectDTMF: Bool, now: @escaping @Sendable () -> Int64,
+        logger: Logger
+    ) {
         self.index = index
         queue = DispatchQueue(label: "patchbay.shard.\(index)", qos: .userInteractive)
         self.metrics = metrics
         self.events = events
         self.detectDTMF = detectDTMF
+        self.now = now
         self.logger = logger
         tickItem = DispatchWorkItem { [unowned self] in tickConversations() }
+        arrivalItem = DispatchWorkItem { [unowned self] in forwardArrivals() }
+        // The work item is made once, so a wake-up allocates no block; the shard (Sendable) carries it.
+        arrivals = OutboundWaker { [unowned self] in queue.async(execute: arrivalItem) }
     }
 
     func start() {
         queue.async { [self] in
             guard timer == nil else { return }
             let t = DispatchSource.makeTimerSource(flags: .strict, queue: queue)
-            epoch = DispatchTime.now().uptimeNanoseconds
-            ticksRun = 0
+            schedule = TickSchedule(epoch: DispatchTime.now().uptimeNanoseconds)
             t.schedule(
-                deadline: DispatchTime(uptimeNanoseconds: epoch + Self.tickNanoseconds),
-                repeating: .nanoseconds(Int(Self.tickNanoseconds)), leeway: .nanoseconds(0))
+                deadline: DispatchTime(uptimeNanoseconds: schedule.nextDue),
+                repeating: .nanoseconds(Int(TickSchedule.periodNanoseconds)), leeway: .nanoseconds(0))
             t.setEventHandler { [unowned self] in fire() }
             t.activate()
             timer = t
@@ -102,31 +107,29 @@ final class MediaShard: @unchecked Sendable {
     }
 
     private func tickConversations() {
+        let now = now()
         for conversation in conversations {
-            conversation.tick(metrics: metrics, events: events)
+            conversation.tick(now: now, metrics: metrics, events: events)
+        }
+    }
+
+    private func forwardArrivals() {
+        arrivals.acknowledge()
+        let now = now()
+        for conversation in conversations where conversation.mayForward {
+            conversation.forward(now: now, metrics: metrics, events: events)
         }
     }
 
     private func fire() {
         let started = DispatchTime.now().uptimeNanoseconds
-        var due = epoch + (ticksRun + 1) * Self.tickNanoseconds
-        // Dispatch does not fire early; a wake-up more than a millisecond before the due time is spurious.
-        guard started + 1_000_000 >= due else { return }
-        if started > due {
-            let behind = (started - due) / Self.tickNanoseconds
-            if behind > Self.maximumCatchUpTicks {
-                let skip = behind - Self.maximumCatchUpTicks
-                ticksRun += skip
-                metrics.ticksSkipped.add(Int(skip))
-                due = epoch + (ticksRun + 1) * Self.tickNanoseconds
-            }
-        }
-        let lateness = started > due ? started - due : 0
-        metrics.tickLateness.observe(Double(lateness) / 1e9)
-        if lateness > 1_000_000 { metrics.ticksLate.add() }
-        while epoch + (ticksRun + 1) * Self.tickNanoseconds <= started + 1_000_000 {
+        let wake = schedule.wake(at: started)
+        guard wake.ticks > 0 else { return }
+        if wake.skipped > 0 { metrics.ticksSkipped.add(wake.skipped) }
+        metrics.tickLateness.observe(Double(wake.latenessNanoseconds) / 1e9)
+        if wake.latenessNanoseconds > 1_000_000 { metrics.ticksLate.add() }
+        for _ in 0..<wake.ticks {
             tickConversations()
-            ticksRun += 1
         }
         metrics.tickDuration.observe(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }

@@ -1,11 +1,11 @@
 import Synchronization
 
-/// Tells an I/O context (one event loop) that legs it writes for have frames waiting.
+/// Tells a consumer that work is waiting for it: an event loop that legs' frames are ready to write, or a
+/// media shard that audio has arrived.
 ///
-/// A shard signals after each tick for every leg it produced a frame for; only the first signal
-/// between two `acknowledge` calls runs `wake`, so an event loop holding many legs is woken once per
-/// tick, not once per leg. The I/O side acknowledges *before* draining its legs, so a frame written
-/// while it drains signals again and is never stranded.
+/// Only the first signal between two `acknowledge` calls runs `wake`, so an event loop holding many legs
+/// is woken once per tick, not once per leg, and a shard once per burst of arrivals. The consumer
+/// acknowledges *before* it drains, so work added while it drains signals again and is never stranded.
 public final class OutboundWaker: Sendable {
     private let pending = Atomic<Bool>(false)
     private let wake: @Sendable () -> Void

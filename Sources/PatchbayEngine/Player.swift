@@ -16,10 +16,7 @@ public final class Player {
 
     public let id: UUID
     public let level: Level
-    /// What kind of player this is, for stopping players by kind ("stream" or "dtmf").
-    public let kind: Kind
-    private var clip: PCMLoop?
-    private var tones: DTMFGenerator?
+    private var source: Source
 
     public enum Kind: String, Sendable {
         case stream
@@ -29,31 +26,30 @@ public final class Player {
     public init(id: UUID = UUID(), source: Source, level: Level = .unity) {
         self.id = id
         self.level = level
+        self.source = source
+    }
+
+    /// What kind of player this is, for stopping players by kind ("stream" or "dtmf").
+    public var kind: Kind {
         switch source {
-        case .clip(let loop):
-            clip = loop
-            kind = .stream
-        case .tones(let generator):
-            tones = generator
-            kind = .dtmf
+        case .clip: .stream
+        case .tones: .dtmf
         }
     }
 
     /// Renders the next `frame.count` samples (zeros after the end).
     /// - Returns: true once the player has nothing more to play.
     func render(into frame: UnsafeMutableBufferPointer<Int16>) -> Bool {
-        if clip != nil {
-            switch clip!.fill(frame) {
-            case .playing: return false
-            case .finished, .silent: return true
-            }
+        switch source {
+        case .clip(var loop):
+            let fill = loop.fill(frame)
+            source = .clip(loop)
+            return fill != .playing
+        case .tones(var generator):
+            generator.render(into: frame)
+            source = .tones(generator)
+            return generator.isFinished
         }
-        if tones != nil {
-            tones!.render(into: frame)
-            return tones!.isFinished
-        }
-        frame.update(repeating: 0)
-        return true
     }
 }
 

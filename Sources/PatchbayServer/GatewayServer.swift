@@ -26,6 +26,11 @@ public final class GatewayServer: Sendable {
     public let fetcher: StreamFetcher
     /// Route streams, decoded once per source and rate.
     private let routeStreams = DecodedStreamCache()
+    /// Decoding audio is CPU work that blocks: it runs here, never on Swift's cooperative threads (two
+    /// on two cores) nor on a media shard or event loop.
+    private let decodePool = NIOThreadPool(numberOfThreads: 1)
+    /// Route streams in flight and the event forwarder, cancelled on shutdown.
+    private let background = BackgroundTasks()
 
     /// Creates the server (and its engine) from a validated configuration; `start` binds it.
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "patchbay")) throws {
@@ -72,6 +77,7 @@ public final class GatewayServer: Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         engine.start()
+        decodePool.start()
         forwardDetectedDigits()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -191,7 +197,7 @@ public final class GatewayServer: Sendable {
         let loop = stream.loop ?? 0
         let id = leg.id
         let rate = leg.sampleRate
-        Task { [self] in
+        background.run { [self] in
             do {
                 let samples = try await routeStreams.samples(key: "\(rate) \(stream.url)") { [self] () async throws -> [Int16] in
                     try await decodeStream(stream.url) { rate }
@@ -205,16 +211,19 @@ public final class GatewayServer: Sendable {
 
     /// Fetches (http/https, with the fetcher's limits) or reads (a path or `file://`) a wav or mp3 and
     /// decodes it to the rate `rate` gives; `rate` is asked after the fetch, just before decoding.
+    /// Reading and decoding run on the decode pool.
     private func decodeStream(_ source: String, rate: () throws -> Int) async throws -> [Int16] {
         if source.lowercased().hasPrefix("http://") || source.lowercased().hasPrefix("https://") {
             let bytes = try await fetcher.fetch(source)
-            return try AudioDecoder(outputRate: try rate()).decode(bytes: bytes).samples
+            let outputRate = try rate()
+            return try await decodePool.runIfActive { try AudioDecoder(outputRate: outputRate).decode(bytes: bytes).samples }
         }
         if let scheme = source.range(of: "://").map({ source[..<$0.lowerBound].lowercased() }), scheme != "file" {
             throw StreamFetchError.invalidURL(source)
         }
         let path = source.hasPrefix("file://") ? String(source.dropFirst(7)) : source
-        return try AudioDecoder(outputRate: try rate()).decode(fileAtPath: path).samples
+        let outputRate = try rate()
+        return try await decodePool.runIfActive { try AudioDecoder(outputRate: outputRate).decode(fileAtPath: path).samples }
     }
 
     /// Sends every digit detected in a leg's audio to the other legs of its conversation whose route
@@ -224,7 +233,7 @@ public final class GatewayServer: Sendable {
         let events = engine.events.subscribe()
         let engine = engine
         let metrics = metrics
-        Task {
+        background.run {
             for await event in events {
                 guard case .dtmf(let digit, let duration, _, true) = event.kind else { continue }
                 let text = #"{"event":"websocket:dtmf","digit":"\#(digit)","duration":\#(duration)}"#
@@ -269,8 +278,10 @@ public final class GatewayServer: Sendable {
         if let channel = serverChannel.withLock({ $0 }) {
             try? await channel.close()
         }
-        engine.shutdown()
+        engine.shutdown()  // ends the event streams, so the forwarder's task ends too
+        await background.cancelAll()
         await fetcher.shutdown()
+        try? await decodePool.shutdownGracefully()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }

@@ -124,7 +124,7 @@ final class LegHandler: ChannelInboundHandler {
         switch frame.opcode {
         case .binary:
             guard allowMessage() else { return }
-            receiveAudio(frame.unmaskedData, context: context)
+            receiveAudio(frame, context: context)
         case .text:
             guard allowMessage() else { return }
             var data = frame.unmaskedData
@@ -142,7 +142,10 @@ final class LegHandler: ChannelInboundHandler {
         }
     }
 
-    private func receiveAudio(_ data: ByteBuffer, context: ChannelHandlerContext) {
+    /// Takes one binary message: the samples go from the bytes they arrived in straight into the leg's
+    /// ring, unmasked as they are read (a client's frames are masked; nothing is copied to unmask them).
+    private func receiveAudio(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        let data = frame.data
         guard case .streaming(let leg) = state else {
             if case .awaitingConnected = state {
                 setup.metrics.legsClosedByPolicy.add()
@@ -164,10 +167,14 @@ final class LegHandler: ChannelInboundHandler {
             leg.framesOut.add()
             setup.engine.metrics.framesIn.add()
             setup.engine.metrics.framesOut.add()
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: data)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: frame.unmaskedData)), promise: nil)
             return
         }
-        data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0)) }
+        if let key = frame.maskKey {
+            data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0, maskingKey: (key[0], key[1], key[2], key[3]))) }
+        } else {
+            data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0)) }
+        }
         setup.engine.metrics.framesIn.add()
     }
 

@@ -4,7 +4,7 @@ import PatchbayEngine
 struct PrometheusText {
     private var text = ""
 
-    static func render(engine: EngineMetrics, server: ServerMetrics) -> String {
+    static func render(engine: EngineMetrics, ringOverflowSamples: Int, server: ServerMetrics) -> String {
         var p = PrometheusText()
         p.gauge("patchbay_legs_active", "Legs connected and streaming.", engine.legsActive.value)
         p.gauge("patchbay_conversations_active", "Conversations with at least one leg.", engine.conversationsActive.value)
@@ -19,6 +19,13 @@ struct PrometheusText {
             "patchbay_dtmf_events_sent_total", "Detected digits sent to the other legs of a conversation as websocket:dtmf.",
             server.dtmfEventsSent.value)
         p.counter("patchbay_samples_dropped_total", "Samples dropped because a buffer overflowed.", engine.samplesDropped.value)
+        p.counter(
+            "patchbay_ring_overflow_samples_total", "Samples lost because a leg's ring overflowed (oldest audio dropped).",
+            ringOverflowSamples)
+        p.counter(
+            "patchbay_samples_saturated_total", "Output samples saturated at full scale (beyond what the limiter caught).",
+            engine.samplesSaturated.value)
+        p.counter("patchbay_frames_limited_total", "Output frames the mixer's limiter scaled down.", engine.framesLimited.value)
         p.counter("patchbay_frames_concealed_total", "Ticks where silence stood in for a missing or late frame.", engine.framesConcealed.value)
         p.counter(
             "patchbay_frames_trimmed_total", "Inbound frames dropped to shrink a leg's queue after a surplus frame persisted for a second.",

@@ -1,6 +1,7 @@
 import Foundation
 import PatchbayCodecs
 import PatchbayDSP
+import PatchbayTestSupport
 import Testing
 
 /// Drives the real `patchbay` binary from the outside, as a user would.
@@ -11,19 +12,8 @@ import Testing
         let stderr: String
     }
 
-    static let binary: URL = {
-        // Tests run from the build products folder, next to the executable.
-        let products = Bundle.main.bundleURL
-        for candidate in [products.appendingPathComponent("patchbay"), products.deletingLastPathComponent().appendingPathComponent("patchbay")]
-        where FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/patchbay")
-    }()
-
-    static let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("testdata")
+    static let binary = Fixtures.patchbayBinary
+    static let testdata = Fixtures.testdata
 
     static func run(_ arguments: String...) async throws -> Run {
         try await run(arguments)

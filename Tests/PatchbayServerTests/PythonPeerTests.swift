@@ -45,7 +45,7 @@ import Testing
         if scenario == "dtmf" { arguments += ["--digits", Self.dtmfDigits] }
         let run = await Self.python(arguments, timeout: Self.scriptTimeout)
         let watchdog = Task {
-            try? await Task.sleep(for: .seconds(5))
+            try? await Task.sleep(for: .seconds(20))  // a deadline for the leg's end, not a wait
             collector.cancel()
         }
         let seen = await collector.value

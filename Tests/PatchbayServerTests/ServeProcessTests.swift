@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOWebSocket
 import PatchbayServer
+import PatchbayTestSupport
 import Synchronization
 import Testing
 
@@ -12,16 +13,7 @@ import Testing
 
 /// Drives the real `patchbay serve` binary as systemd would: a configuration file, SIGTERM to stop.
 @Suite struct ServeProcessTests {
-    static let binary: URL = {
-        // Tests run from the build products folder, next to the executable.
-        let products = Bundle.main.bundleURL
-        for candidate in [products.appendingPathComponent("patchbay"), products.deletingLastPathComponent().appendingPathComponent("patchbay")]
-        where FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/patchbay")
-    }()
+    static let binary = Fixtures.patchbayBinary
 
     /// A `patchbay` child process with its output going to files in its own temporary directory.
     final class Child: Sendable {

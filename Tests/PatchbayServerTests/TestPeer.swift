@@ -147,9 +147,8 @@ final class TestPeer: Sendable {
     }
 }
 
-/// Fails the upgrade promise when the server answers the upgrade request with a plain HTTP response.
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+/// Polls `condition` every 10 ms until it holds or `timeout` passes (generous: a loaded machine is slow).
+func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     while clock.now < deadline {

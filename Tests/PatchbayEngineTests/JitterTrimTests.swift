@@ -10,15 +10,18 @@ import Testing
         func close(reason: String) {}
     }
 
-    /// An engine that is never started (ticks run when the test says) with one two-leg conversation.
+    /// An engine that is never started (ticks run when the test says) with one three-leg conversation,
+    /// so that audio takes the mixing tick (two legs would pass it on directly; see `DirectRouteTests`).
     private func conversation() -> (Engine, Leg, Leg) {
         let engine = Engine(configuration: .init(shards: 1, detectDTMF: false))
         let transport = Unconnected()
         let waker = OutboundWaker {}
         let talker = Leg(conversationName: "c", sampleRate: 16000, transport: transport, waker: waker)
         let listener = Leg(conversationName: "c", sampleRate: 16000, transport: transport, waker: waker)
+        let third = Leg(conversationName: "c", sampleRate: 16000, transport: transport, waker: waker)
         engine.attach(talker)
         engine.attach(listener)
+        engine.attach(third)
         engine.synchronize(with: talker.id)
         return (engine, talker, listener)
     }

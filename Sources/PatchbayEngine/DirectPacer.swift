@@ -1,0 +1,53 @@
+/// Paces audio that goes straight from one leg to another (a two-leg bridge) without a mixing tick.
+///
+/// Frames leave as they arrive from the source, so they follow the source's own 20 ms cadence, but never
+/// faster than real time: a send costs 20 ms of credit, credit accrues with time up to two frames' worth,
+/// so a frame that came a little late may be followed at once by the next, and a burst from the source
+/// leaves one frame per 20 ms (the rest wait in the source's ring). Toward a Voice API leg that keeps its
+/// playout buffer where it was: never more than one frame ahead of a strict 20 ms schedule.
+///
+/// When the source misses a frame, silence stands in once the frame is `grace` overdue, and then once per
+/// 20 ms while the source stays silent, so the destination still hears one frame per 20 ms. A value with
+/// no clock of its own: callers pass the time (nanoseconds of a monotonic clock).
+struct DirectPacer: Equatable, Sendable {
+    static let period: Int64 = 20_000_000
+    /// Credit beyond this is not kept: at most two frames back to back.
+    static let maximumCredit: Int64 = 2 * period
+    /// A frame up to this early against its credit still goes (timers and arrivals jitter).
+    static let tolerance: Int64 = 2_000_000
+    /// How long past its due time a missing frame is waited for before silence stands in.
+    static let grace: Int64 = 5_000_000
+
+    private var credit: Int64 = maximumCredit
+    private var creditTime: Int64?
+    /// When the last frame (audio or silence) was sent.
+    private(set) var lastSent: Int64?
+    /// Whether that frame was silence standing in for a missing one.
+    private(set) var lastWasSilence = false
+
+    private func credit(at now: Int64) -> Int64 {
+        guard let creditTime else { return credit }
+        return min(Self.maximumCredit, credit + max(0, now - creditTime))
+    }
+
+    /// Whether a frame may be sent now.
+    func maySend(at now: Int64) -> Bool {
+        credit(at: now) + Self.tolerance >= Self.period
+    }
+
+    /// Whether the next frame is overdue, so that silence should stand in for it: always before the first
+    /// frame, `period + grace` after a real frame, and one period after silence.
+    func isOverdue(at now: Int64) -> Bool {
+        guard let lastSent else { return true }
+        let wait = lastWasSilence ? Self.period - Self.tolerance : Self.period + Self.grace
+        return now - lastSent >= wait
+    }
+
+    /// Records a frame sent at `now` (`silence` when it stood in for a missing one).
+    mutating func sent(at now: Int64, silence: Bool) {
+        credit = max(0, credit(at: now) - Self.period)
+        creditTime = now
+        lastSent = now
+        lastWasSilence = silence
+    }
+}

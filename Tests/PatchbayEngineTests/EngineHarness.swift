@@ -1,0 +1,137 @@
+import Foundation
+import PatchbayDSP
+import PatchbayEngine
+import Synchronization
+import Testing
+
+/// An engine that is never started: the test is its clock (`tick()`), and legs are fed and read
+/// through their rings exactly as the I/O layer does, with no sockets.
+final class EngineHarness {
+    final class Transport: LegTransport, @unchecked Sendable {
+        // @unchecked Sendable: the tests touch it from one task at a time.
+        var texts: [String] = []
+        var closed: String?
+        func send(text: String) { texts.append(text) }
+        func close(reason: String) { closed = reason }
+    }
+
+    /// The engine's clock: it moves only when the test says (20 ms per `tick()`).
+    final class ManualClock: Sendable {
+        private let nanoseconds = Atomic<Int64>(1_000_000_000)
+        var now: Int64 { nanoseconds.load(ordering: .relaxed) }
+        func advance(milliseconds: Int64) { nanoseconds.add(milliseconds * 1_000_000, ordering: .relaxed) }
+    }
+
+    let clock = ManualClock()
+    let engine: Engine
+    let events: EventLog
+
+    init(detectDTMF: Bool = false) {
+        let clock = clock
+        engine = Engine(configuration: .init(shards: 1, detectDTMF: detectDTMF, now: { clock.now }))
+        events = EventLog(engine.events.subscribe())
+    }
+
+    deinit {
+        engine.shutdown()
+    }
+
+    /// Attaches a leg to `conversation` and waits until it has joined.
+    @discardableResult
+    func leg(_ conversation: String = "c", rate: Int = 16000) -> Leg {
+        let leg = Leg(conversationName: conversation, sampleRate: rate, transport: Transport(), waker: OutboundWaker {})
+        engine.attach(leg)
+        engine.synchronize(with: leg.id)
+        return leg
+    }
+
+    /// Sends one frame of `value` (every sample), as the leg's peer would.
+    func send(_ value: Int16, from leg: Leg) {
+        send([Int16](repeating: value, count: leg.frameSamples), from: leg)
+    }
+
+    /// Sends samples (any whole number of frames) as the leg's peer would: little-endian bytes. Returns
+    /// once the shard has handled the arrival (a frame on the direct route has gone to its listener).
+    func send(_ samples: [Int16], from leg: Leg) {
+        let bytes = samples.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        var k = 0
+        while k < samples.count {
+            bytes[(2 * k)..<(2 * (k + leg.frameSamples))].withUnsafeBytes { leg.receive(PCM16LittleEndian($0)) }
+            k += leg.frameSamples
+        }
+        engine.synchronize(with: leg.id)
+    }
+
+    /// Moves the clock on by `milliseconds` without a tick (audio arriving between ticks).
+    func wait(milliseconds: Int64) {
+        clock.advance(milliseconds: milliseconds)
+    }
+
+    /// Moves the clock on by 20 ms and runs one tick of the whole engine, `count` times.
+    func tick(_ count: Int = 1) {
+        for _ in 0..<count {
+            clock.advance(milliseconds: 20)
+            engine.tickNow()
+        }
+    }
+
+    /// Every whole frame waiting for the leg's peer, oldest first (what the I/O layer would send).
+    func heard(by leg: Leg) -> [[Int16]] {
+        var frames: [[Int16]] = []
+        var frame = [Int16](repeating: 0, count: leg.frameSamples)
+        while leg.outbound.available >= leg.frameSamples {
+            _ = frame.withUnsafeMutableBufferPointer { leg.outbound.read(into: $0) }
+            frames.append(frame)
+        }
+        return frames
+    }
+
+    /// The one frame waiting for the leg's peer (a test failure when there is not exactly one).
+    func lastHeard(by leg: Leg, sourceLocation: SourceLocation = #_sourceLocation) -> [Int16] {
+        let frames = heard(by: leg)
+        #expect(frames.count == 1, "\(frames.count) frames waiting", sourceLocation: sourceLocation)
+        return frames.last ?? []
+    }
+
+}
+
+/// Every event an engine published since the log was made, collected as they come.
+final class EventLog: Sendable {
+    private final class Store: Sendable {
+        let events = Mutex<[EngineEvent]>([])
+    }
+
+    private let store: Store
+    private let collector: Task<Void, Never>
+
+    init(_ stream: AsyncStream<EngineEvent>) {
+        let store = Store()
+        self.store = store
+        collector = Task {
+            for await event in stream { store.events.withLock { $0.append(event) } }
+        }
+    }
+
+    deinit {
+        collector.cancel()
+    }
+
+    var all: [EngineEvent] { store.events.withLock { $0 } }
+
+    /// The first event that `matches`, waiting for it up to `seconds`: events of a tick are published
+    /// before `tick()` returns and reach the log a moment later; the deadline turns a missing event into
+    /// a failure that says what did arrive, not a hang.
+    func first(
+        within seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation,
+        where matches: (EngineEvent) -> Bool
+    ) async -> EngineEvent? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while true {
+            if let event = all.first(where: matches) { return event }
+            guard ContinuousClock.now < deadline else { break }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        Issue.record("no such event within \(seconds) s; seen: \(all.map(\.kind))", sourceLocation: sourceLocation)
+        return nil
+    }
+}
