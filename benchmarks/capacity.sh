@@ -4,32 +4,35 @@
 #
 #   bare-echo      a bare SwiftNIO websocket echo (benchmarks/Sources/bare-echo): the I/O limit
 #   echo           `patchbay serve`, route /echo (the leg hears itself, frame for frame); tagged frames
-#   conversation   `patchbay serve`, two-leg conversations, one 16 kHz and one 8 kHz leg each (resampled
-#                  both ways through the 20 ms mixer, DTMF detection on every leg); burst probes
+#   conversation   `patchbay serve`, two-leg conversations, one 16 kHz and one 8 kHz leg each (the direct
+#                  route: each frame resampled and passed on as it arrives, DTMF detection on every
+#                  leg); burst probes
 #   conversation-mp3-dtmf
-#                  the same with an mp3 stream mixed into every leg and an in-band DTMF digit every 2 s
-#                  from every leg, reported back as websocket:dtmf events (dtmf_events)
+#                  the same with an mp3 stream mixed into every leg (so every leg takes the 20 ms mixing
+#                  tick) and an in-band DTMF digit every 2 s from every leg, reported back as
+#                  websocket:dtmf events (dtmf_events)
 #
 # "calls" counts websocket legs. For each target and count it starts the server afresh, runs `patchbay
-# bench` for DURATION, and records the latency, loss and the generator's own lateness and CPU. The latency
-# judged is the p99 round trip for echo targets; for conversations it is the p99 probe latency less the
-# 25 ms every conversation has by design at any load (STRUCTURAL_MS): the 20 ms mixing clock (each call
-# meets it at a fixed phase of 0-20 ms) and libspeexdsp's 5 ms filter delay on the 8 kHz leg. A count
-# passes an SLO when that figure is within it and no frame, probe, digit or call is lost.
+# bench` for DURATION, and records the latency, loss, the generator's own lateness and CPU, and the
+# server's CPU per frame (utime+stime from /proc over the run, over frames in + out). The latency judged
+# is the p99 round trip for echo targets and the p99 one-way probe latency for conversations (it
+# includes libspeexdsp's 5 ms filter delay on the 8 kHz leg, and on the mixing tick its 0-20 ms phase;
+# STRUCTURAL_MS, default 0, subtracts a fixed amount from it). A count passes an SLO when that figure is
+# within it and no frame, probe, digit or call is lost.
 #
 # Results: .build/capacity/<target>-<calls>.json and .svg, a summary on stdout, and a plot of p99 against
 # calls (.build/capacity/capacity.svg).
 #
-# Environment: CALLS ("50 100 150 200 300 400 500 600"), DURATION (20s), SLOS_MS ("2 5 10"),
-# TARGETS (all four), STRUCTURAL_MS (25), SKIP_BUILD (set: use the release binaries as they are).
+# Environment: CALLS ("50 100 150 200 300 400 500 600"), DURATION (20s), SLOS_MS ("2 5 10 15"),
+# TARGETS (all four), STRUCTURAL_MS (0), SKIP_BUILD (set: use the release binaries as they are).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
 CALLS=${CALLS:-"50 100 150 200 300 400 500 600"}
 DURATION=${DURATION:-20s}
-SLOS_MS=${SLOS_MS:-"2 5 10"}
+SLOS_MS=${SLOS_MS:-"2 5 10 15"}
 TARGETS=${TARGETS:-"bare-echo echo conversation conversation-mp3-dtmf"}
-export STRUCTURAL_MS=${STRUCTURAL_MS:-25}
+export STRUCTURAL_MS=${STRUCTURAL_MS:-0}
 OUT=.build/capacity
 mkdir -p "$OUT"
 
@@ -55,6 +58,10 @@ cat >"$config" <<EOF
 }
 EOF
 
+cpu_ticks() { # pid -> utime + stime in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_target() { # target port -> pid
@@ -76,7 +83,7 @@ bench_args() { # target port
 }
 
 max_slo_us=$(($(echo "$SLOS_MS" | tr ' ' '\n' | sort -n | tail -1) * 1000))
-printf "\n%-22s %6s %9s %9s %12s %6s %7s %8s %9s %7s\n" target calls p50 p99 "judged p99" lost missed trimmed gen-p99 gen-cpu
+printf "\n%-22s %6s %9s %9s %12s %6s %7s %8s %9s %7s %11s\n" target calls p50 p99 "judged p99" lost missed trimmed gen-p99 gen-cpu "server/frame"
 for target in $TARGETS; do
     rm -f "$OUT/$target"-*.json "$OUT/$target"-*.svg "$OUT/$target"-*.txt
     for calls in $CALLS; do
@@ -87,13 +94,15 @@ for target in $TARGETS; do
             sleep 0.1
         done
         json=$OUT/$target-$calls.json
+        ticks_before=$(cpu_ticks "$pid")
         # shellcheck disable=SC2046
         "$patchbay" bench $(bench_args "$target" "$port") --calls "$calls" --rate 16000 --duration "$DURATION" \
             --ramp 100/s --json "$json" --plot "$OUT/$target-$calls.svg" >"$OUT/$target-$calls.txt" 2>&1 || true
+        echo $(($(cpu_ticks "$pid") - ticks_before)) "$(getconf CLK_TCK)" >"$OUT/$target-$calls.cpu"
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        read -r p50 p99 judged lost missed trimmed genp99 gencpu <<<"$(python3 capacity_report.py --row "$json")"
-        printf "%-22s %6d %7dus %7dus %10dus %6d %7d %8s %7dus %6d%%\n" "$target" "$calls" "$p50" "$p99" "$judged" "$lost" "$missed" "$([ "$trimmed" -lt 0 ] && echo - || echo "$trimmed")" "$genp99" "$gencpu"
+        read -r p50 p99 judged lost missed trimmed genp99 gencpu servercpu <<<"$(python3 capacity_report.py --row "$json")"
+        printf "%-22s %6d %7dus %7dus %10dus %6d %7d %8s %7dus %6d%% %9sus\n" "$target" "$calls" "$p50" "$p99" "$judged" "$lost" "$missed" "$([ "$trimmed" -lt 0 ] && echo - || echo "$trimmed")" "$genp99" "$gencpu" "$servercpu"
         # Past every SLO, or losing audio: larger counts only get worse.
         if [ "$judged" -gt $((4 * max_slo_us)) ] || [ "$lost" -gt 0 ] || [ "$missed" -gt 0 ]; then break; fi
     done

@@ -14,26 +14,40 @@ import sys
 
 
 
-def measure(r):
+def server_cpu_per_frame(json_path, r):
+    """The server's CPU time (us) per frame in + out over the run, from the .cpu file capacity.sh
+    writes beside the result ("ticks clock_ticks_per_second"); None when there is none."""
+    try:
+        ticks, hz = open(json_path[: -len(".json")] + ".cpu").read().split()
+    except (OSError, ValueError):
+        return None
+    frames = r["framesSent"] + r["framesReceived"]
+    return round(int(ticks) / int(hz) * 1e6 / frames, 1) if frames else None
+
+
+def measure(r, json_path=None):
     """The figures one step is judged by, from a `patchbay bench --json` result. Judged latency: the
-    p99 round trip, or for burst probes (conversations) the p99 less STRUCTURAL_MS (see capacity.sh).
-    lost: frames, calls, wrongly sized frames and DTMF digits; missed: burst probes never found."""
+    p99 round trip, or for burst probes (conversations) the one-way p99 less STRUCTURAL_MS (see
+    capacity.sh). lost: frames, calls, wrongly sized frames and DTMF digits; missed: burst probes never
+    found."""
     rt, gen = r["roundTripMicroseconds"], r["sendLatenessMicroseconds"]
     burst = r.get("probe") == "burst"
-    judged = max(0, rt["p99"] - 1000 * int(os.environ.get("STRUCTURAL_MS", "25"))) if burst else rt["p99"]
+    judged = max(0, rt["p99"] - 1000 * int(os.environ.get("STRUCTURAL_MS", "0"))) if burst else rt["p99"]
     return {
         "p50": rt["p50"], "p99": rt["p99"], "judged": judged,
         "lost": r["framesLost"] + r["callsFailed"] + r["framesWrongSize"] + r.get("dtmfMissed", 0),
         "missed": r.get("probesMissed", 0),
         "trimmed": int((r.get("targetCounters") or {}).get("patchbay_frames_trimmed_total", -1)),
         "genp99": gen["p99"], "gencpu": round(r["generatorCPUPercent"]),
+        "servercpu": (server_cpu_per_frame(json_path, r) if json_path else None),
     }
 
 
 if sys.argv[1] == "--row":
     # capacity.sh's line per step: p50 p99 judged lost missed trimmed generator-p99 generator-cpu
-    m = measure(json.load(open(sys.argv[2])))
-    print(*(m[k] for k in ["p50", "p99", "judged", "lost", "missed", "trimmed", "genp99", "gencpu"]))
+    m = measure(json.load(open(sys.argv[2])), sys.argv[2])
+    m["servercpu"] = "-" if m["servercpu"] is None else m["servercpu"]
+    print(*(m[k] for k in ["p50", "p99", "judged", "lost", "missed", "trimmed", "genp99", "gencpu", "servercpu"]))
     sys.exit(0)
 
 out, slos = sys.argv[1], [int(s) for s in sys.argv[2].split()]
@@ -47,8 +61,8 @@ def load(target):
         m = re.fullmatch(re.escape(target) + r"-(\d+)\.json", os.path.basename(path))
         if not m:
             continue
-        step = measure(json.load(open(path)))
-        points.append((int(m.group(1)), step["judged"], step["lost"] + step["missed"]))
+        step = measure(json.load(open(path)), path)
+        points.append((int(m.group(1)), step["judged"], step["lost"] + step["missed"], step["servercpu"]))
     return sorted(points)
 
 
@@ -56,12 +70,12 @@ data = {t: load(t) for t in targets}
 capacity = {}
 print()
 print("capacity (most calls with judged p99 within the SLO and nothing lost; counts tried: " +
-      ", ".join(sorted({str(c) for t in targets for c, _, _ in data[t]}, key=int)) + ")")
+      ", ".join(sorted({str(c) for t in targets for c, _, _, _ in data[t]}, key=int)) + ")")
 print(f"{'target':24}" + "".join(f"{'p99 <= %d ms' % s:>14}" for s in slos))
 for t in targets:
     row = []
     for s in slos:
-        ok = [c for c, judged, lost in data[t] if judged <= s * 1000 and lost == 0]
+        ok = [c for c, judged, lost, _ in data[t] if judged <= s * 1000 and lost == 0]
         capacity[(t, s)] = max(ok) if ok else 0
         row.append(capacity[(t, s)])
     print(f"{t:24}" + "".join(f"{v:>14}" for v in row))
@@ -75,10 +89,19 @@ if "bare-echo" in targets:
             base = capacity[("bare-echo", s)]
             cells.append(f"{capacity[(t, s)] / base:.2f}" if base else "n/a")
         print(f"{t:24}" + "".join(f"{c:>14}" for c in cells))
+    # The conversation target: one-way p99 <= 15 ms against the bare echo's round trip p99 <= 10 ms.
+    if "conversation" in targets and 15 in slos and 10 in slos and capacity[("bare-echo", 10)]:
+        print(f"\nconversation legs within one-way p99 15 ms / bare-echo calls within round trip p99 10 ms: "
+              f"{capacity[('conversation', 15)]} / {capacity[('bare-echo', 10)]} = "
+              f"{capacity[('conversation', 15)] / capacity[('bare-echo', 10)]:.2f}")
+
+print("\nserver CPU per frame in + out (us), by calls")
+for t in targets:
+    print(f"{t:24}" + "  ".join(f"{c}: {cpu}" for c, _, _, cpu in data[t] if cpu is not None))
 
 # The plot: judged p99 (log scale) against calls, one line per target, SLOs as dashed lines.
 W, H, L, R, T, B = 760, 440, 70, 200, 30, 50
-all_calls = [c for t in targets for c, _, _ in data[t]] or [1]
+all_calls = [c for t in targets for c, _, _, _ in data[t]] or [1]
 xmax = max(all_calls) * 1.05
 ymin, ymax = 100, 1_000_000
 import math
@@ -95,7 +118,7 @@ def y(us):
 
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
-       f'<text x="{L}" y="18" font-size="14">p99 latency added (echo: round trip; conversations: probe latency - 25 ms by design) vs legs</text>']
+       f'<text x="{L}" y="18" font-size="14">p99 latency (echo: round trip; conversations: one-way probe latency) vs legs</text>']
 for us, label in [(100, "0.1 ms"), (1000, "1 ms"), (10_000, "10 ms"), (100_000, "100 ms"), (1_000_000, "1 s")]:
     svg.append(f'<line x1="{L}" x2="{W - R}" y1="{y(us):.1f}" y2="{y(us):.1f}" stroke="#ddd"/>')
     svg.append(f'<text x="{L - 6}" y="{y(us) + 4:.1f}" text-anchor="end">{label}</text>')
@@ -111,9 +134,9 @@ for i, t in enumerate(targets):
     pts = data[t]
     color = colors[i % len(colors)]
     if pts:
-        path = " ".join(f"{x(c):.1f},{y(j):.1f}" for c, j, _ in pts)
+        path = " ".join(f"{x(c):.1f},{y(j):.1f}" for c, j, _, _ in pts)
         svg.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for c, j, lost in pts:
+        for c, j, lost, _ in pts:
             svg.append(f'<circle cx="{x(c):.1f}" cy="{y(j):.1f}" r="3.5" fill="{"white" if lost else color}" stroke="{color}"/>')
     svg.append(f'<text x="{W - R + 4}" y="{T + 60 + 18 * i}" fill="{color}">{t}</text>')
 svg.append(f'<text x="{W - R + 4}" y="{T + 60 + 18 * len(targets) + 8}" fill="#777" font-size="11">hollow: audio lost</text>')

@@ -116,16 +116,17 @@ public final class Engine: Sendable {
         metrics.retiredRingOverflow.value + registry.all.reduce(0) { $0 + $1.inbound.dropped + $1.outbound.dropped }
     }
 
-    /// Detaches a leg (idempotent).
-    public func detach(_ leg: Leg) {
-        guard registry.remove(leg.id) != nil else { return }
+    /// Ends a leg: it leaves its conversation and "leg ended" is published with `reason`. Exactly once
+    /// per leg, whoever calls it first (later calls do nothing).
+    public func detach(_ leg: Leg, reason: LegEndReason) {
+        guard leg.markEnded(), registry.remove(leg.id) != nil else { return }
         metrics.retiredRingOverflow.add(leg.inbound.dropped + leg.outbound.dropped)
         metrics.legsActive.decrement()
         if !leg.isEcho { shard(for: leg).detach(leg) }
         events.publish(
             EngineEvent(
                 leg: leg.id, conversation: leg.conversationName,
-                kind: .legEnded(duration: Date().timeIntervalSince(leg.startTime))))
+                kind: .legEnded(duration: Date().timeIntervalSince(leg.startTime), reason: reason)))
     }
 
     /// Plays `player` into the leg, mixed with whatever else it hears.

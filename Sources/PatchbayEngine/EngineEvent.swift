@@ -5,8 +5,8 @@ public struct EngineEvent: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// The leg joined the engine (it sent `websocket:connected`).
         case legStarted
-        /// The leg left; `duration` in seconds.
-        case legEnded(duration: Double)
+        /// The leg left (published exactly once per leg); `duration` in seconds.
+        case legEnded(duration: Double, reason: LegEndReason)
         /// A DTMF digit: detected in the leg's audio (`detected`) or reported by the peer.
         /// `startMilliseconds` is from the start of the leg's audio (detected digits only).
         case dtmf(digit: Character, durationMilliseconds: Int, startMilliseconds: Int?, detected: Bool)

@@ -43,6 +43,7 @@ public final class Leg: @unchecked Sendable {
 
     private let muted = Atomic<Bool>(false)
     private let earmuffed = Atomic<Bool>(false)
+    private let ended = Atomic<Bool>(false)
 
     /// Frames each ring holds at least.
     static let ringFrames = 8
@@ -80,6 +81,15 @@ public final class Leg: @unchecked Sendable {
         outbound = SampleRing(minimumCapacity: Self.ringFrames * frameSamples)
         self.transport = transport
         self.waker = waker
+    }
+
+    /// Whether the leg is live: attached and not yet ended. The one place its liveness is kept (the
+    /// engine's registry is an index of live legs; its protocol state is the I/O's `LegLifecycle`).
+    public var isLive: Bool { !ended.load(ordering: .acquiring) }
+
+    /// Marks the leg ended; true only for the first call (so it ends exactly once).
+    func markEnded() -> Bool {
+        !ended.exchange(true, ordering: .acquiringAndReleasing)
     }
 
     /// Muted: the leg's audio is not sent to the other legs of its conversation.

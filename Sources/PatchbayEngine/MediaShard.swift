@@ -42,7 +42,10 @@ final class MediaShard: @unchecked Sendable {
         tickItem = DispatchWorkItem { [unowned self] in tickConversations() }
         arrivalItem = DispatchWorkItem { [unowned self] in forwardArrivals() }
         // The work item is made once, so a wake-up allocates no block; the shard (Sendable) carries it.
-        arrivals = OutboundWaker { [unowned self] in queue.async(execute: arrivalItem) }
+        arrivals = OutboundWaker { [weak self] in
+            guard let self else { return }  // a leg that outlived its engine
+            queue.async(execute: arrivalItem)
+        }
     }
 
     func start() {

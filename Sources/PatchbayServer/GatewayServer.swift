@@ -264,7 +264,7 @@ public final class GatewayServer: Sendable {
         if remaining > 0 {
             // Every websocket, including any still waiting to send websocket:connected, hears 1001.
             logger.notice("closing legs still up at the drain deadline", metadata: ["connections": "\(remaining)"])
-            for outbound in outbounds.values { outbound.closeAll(code: .goingAway, reason: "server shutting down") }
+            for outbound in outbounds.values { outbound.closeAll() }
             let closeDeadline = clock.now + .seconds(2)
             while metrics.connectionsOpen.value > 0, clock.now < closeDeadline {
                 try? await Task.sleep(for: .milliseconds(20))

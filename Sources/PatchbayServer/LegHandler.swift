@@ -5,14 +5,13 @@ import NIOWebSocket
 import PatchbayDSP
 import PatchbayEngine
 
-/// One Voice API websocket after the upgrade: speaks PROTOCOL.md section 1 as the server.
+/// One Voice API websocket after the upgrade: speaks the Voice API's websocket protocol as the server.
 ///
-/// Policy for bad input (README "Bad input"): binary audio before `websocket:connected`, an unusable
-/// content type, no `connected` within the connect timeout, or silence past the idle timeout close
-/// the leg with a reasoned close code; a frame of the wrong size, a text message that is not a valid
-/// event, and messages over the rate limit are dropped and counted; oversized messages are refused by
-/// the websocket decoder (close 1009). Every case is counted in `/metrics` and logged (the first few
-/// per leg, then one in a thousand), and touches no other leg.
+/// What to do with each message, timer and close is decided by the leg's `LegLifecycle` (the protocol
+/// and the bad-input policy, as a value); this handler turns the socket's events into lifecycle events
+/// and performs the actions: attach the leg, hand audio to its ring, count and log what is dropped,
+/// ping, close with a code. Every case is counted in `/metrics` and logged (the first few per leg, then
+/// one in a thousand), and touches no other leg.
 final class LegHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -28,26 +27,15 @@ final class LegHandler: ChannelInboundHandler {
         let legStarted: @Sendable (Leg) -> Void
     }
 
-    private enum State {
-        case awaitingConnected
-        case streaming(Leg)
-        case closing
-        case closed
-    }
-
     private let setup: Setup
     private var logger: Logger
-    private var state = State.awaitingConnected
+    private var lifecycle: LegLifecycle
+    /// The engine's leg, from the lifecycle's `.start` to its end.
+    private var leg: Leg?
     private var context: ChannelHandlerContext?
+    /// Counted in `connectionsOpen` and registered for outbound writes until the channel goes.
+    private var connectionCounted = false
     private var housekeeping: RepeatedTask?
-    private let upgradedAt = NIODeadline.now()
-    private var lastReceived = NIODeadline.now()
-    private var lastPing = NIODeadline.now()
-    private var frameBytes = 0
-    private var frameSamples = 0
-    /// Message-rate token bucket: up to one second's allowance in reserve.
-    private var tokens: Double
-    private var lastRefill = NIODeadline.now()
     private var problemsLogged = 0
     /// One outbound frame (20 ms at up to 48 kHz).
     private let scratch = UnsafeMutableBufferPointer<Int16>.allocate(capacity: 960)
@@ -55,7 +43,14 @@ final class LegHandler: ChannelInboundHandler {
     init(setup: Setup) {
         self.setup = setup
         logger = setup.logger
-        tokens = Double(setup.limits.maxMessagesPerSecond)
+        let limits = setup.limits
+        lifecycle = LegLifecycle(
+            role: .server,
+            limits: .init(
+                connectTimeoutNanoseconds: Int64(limits.connectTimeoutSeconds * 1e9),
+                idleTimeoutNanoseconds: Int64(limits.idleTimeoutSeconds * 1e9),
+                pingIntervalNanoseconds: Int64(limits.pingIntervalSeconds * 1e9),
+                maxMessagesPerSecond: limits.maxMessagesPerSecond))
         scratch.initialize(repeating: 0)
     }
 
@@ -63,104 +58,163 @@ final class LegHandler: ChannelInboundHandler {
         scratch.deallocate()
     }
 
+    private static var now: Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
+
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        connectionCounted = true
         setup.metrics.connectionsOpen.increment()
         setup.outbound.register(self)
         logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        perform(lifecycle.handle(.upgraded(at: Self.now)))
         let interval = TimeAmount.milliseconds(250)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         housekeeping = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            loopBound.value.checkTimers()
+            let handler = loopBound.value
+            handler.perform(handler.lifecycle.handle(.timer(at: Self.now)))
         }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        end()
+        perform(lifecycle.handle(.transportClosed))
+        connectionGone()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        end()
+        perform(lifecycle.handle(.transportClosed))
+        connectionGone()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.notice("websocket error, closing", metadata: ["error": "\(error)"])
-        end()
+        // The websocket decoder has answered a protocol error itself (1009 for an oversized message).
+        let code: WebSocketErrorCode =
+            switch error as? NIOWebSocketError {
+            case .invalidFrameLength?: .messageTooLarge
+            default: .protocolError
+            }
+        perform(lifecycle.handle(.protocolError(code: UInt16(webSocketErrorCode: code), reason: "\(error)")))
         context.close(promise: nil)
     }
 
-    /// Leaves the engine and stops the timers (idempotent).
-    private func end() {
+    /// The channel is gone: stop the timers, stop counting the connection (idempotent).
+    private func connectionGone() {
         housekeeping?.cancel()
         housekeeping = nil
-        switch state {
-        case .closed:
-            return
-        case .streaming(let leg):
-            setup.engine.detach(leg)
-            logger.info(
-                "leg ended",
-                metadata: [
-                    "frames_in": "\(leg.framesIn.value)", "frames_out": "\(leg.framesOut.value)",
-                    "concealed": "\(leg.framesConcealed.value)",
-                ])
-        case .awaitingConnected, .closing:
-            break
-        }
-        state = .closed
+        guard connectionCounted else { return }
+        connectionCounted = false
         setup.outbound.unregister(self)
         setup.metrics.connectionsOpen.decrement()
+    }
+
+    /// Performs what the lifecycle decided (everything but `.start` and `.accept`, which need the
+    /// message and are handled where it is).
+    private func perform(_ action: LegLifecycle.Action) {
+        switch action {
+        case .none, .accept, .start:
+            break
+        case .drop(let drop):
+            dropped(drop)
+        case .ping:
+            guard let context else { return }
+            var data = context.channel.allocator.buffer(capacity: 8)
+            data.writeInteger(UInt64(Self.now))
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: data)), promise: nil)
+        case .close(let code, let reason, let ended, _):
+            legEnded(ended)
+            sendClose(code: WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+        case .end(let ended, _):
+            legEnded(ended)
+            context?.close(promise: nil)
+        }
+    }
+
+    /// The lifecycle has ended: the leg leaves the engine (its "leg ended" event goes out there, once).
+    private func legEnded(_ reason: LegEndReason) {
+        housekeeping?.cancel()
+        housekeeping = nil
+        switch reason {
+        case .policy(let code, let why):
+            setup.metrics.legsClosedByPolicy.add()
+            logger.notice("closing leg", metadata: ["code": "\(code)", "reason": "\(why)"])
+        case .hungUp(let why):
+            logger.notice("closing leg", metadata: ["code": "1000", "reason": "\(why)"])
+        case .shutdown:
+            logger.notice("closing leg", metadata: ["code": "1001", "reason": "server shutting down"])
+        case .peerClosed, .transportLost:
+            break
+        }
+        guard let leg else { return }
+        self.leg = nil
+        setup.engine.detach(leg, reason: reason)
+        logger.info(
+            "leg ended",
+            metadata: [
+                "reason": "\(reason)", "frames_in": "\(leg.framesIn.value)", "frames_out": "\(leg.framesOut.value)",
+                "concealed": "\(leg.framesConcealed.value)",
+            ])
+    }
+
+    /// Counts and logs a dropped message.
+    private func dropped(_ drop: LegLifecycle.Drop) {
+        switch drop {
+        case .overRate:
+            setup.metrics.messagesOverRate.add()
+            setup.engine.metrics.framesRejected.add()
+            problem("dropped a message over the rate limit", ["limit_per_second": "\(setup.limits.maxMessagesPerSecond)"])
+        case .wrongSize(let bytes, let expected):
+            setup.metrics.framesWrongSize.add()
+            setup.engine.metrics.framesRejected.add()
+            problem("dropped a binary message of the wrong size", ["bytes": "\(bytes)", "expected": "\(expected)"])
+        case .beforeConnected:
+            setup.metrics.messagesInvalid.add()
+            problem("ignored a text message before websocket:connected", [:])
+        case .repeatedConnected:
+            setup.metrics.messagesInvalid.add()
+            problem("ignored a second websocket:connected", [:])
+        }
     }
 
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        lastReceived = .now()
+        let now = Self.now
         switch frame.opcode {
         case .binary:
-            guard allowMessage() else { return }
-            receiveAudio(frame, context: context)
+            let action = lifecycle.handle(.audio(bytes: frame.data.readableBytes, at: now))
+            if case .accept = action {
+                receiveAudio(frame, context: context)
+            } else {
+                perform(action)
+            }
         case .text:
-            guard allowMessage() else { return }
             var data = frame.unmaskedData
-            receiveText(data.readString(length: data.readableBytes) ?? "")
+            receiveText(data.readString(length: data.readableBytes) ?? "", at: now)
         case .ping:
+            perform(lifecycle.handle(.control(at: now)))
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .pong:
+            perform(lifecycle.handle(.control(at: now)))
         case .connectionClose:
-            // Answer with the peer's code (RFC 6455 5.5.1), then close.
             var data = frame.unmaskedData
-            let code = data.readWebSocketErrorCode() ?? .normalClosure
-            close(code: code, reason: "", log: false)
+            let code = data.readWebSocketErrorCode().map { UInt16(webSocketErrorCode: $0) }
+            perform(lifecycle.handle(.peerClosed(code: code)))
         default:
             break
         }
     }
 
-    /// Takes one binary message: the samples go from the bytes they arrived in straight into the leg's
-    /// ring, unmasked as they are read (a client's frames are masked; nothing is copied to unmask them).
+    /// Takes one accepted binary message (one 20 ms frame): the samples go from the bytes they arrived
+    /// in straight into the leg's ring, unmasked as they are read (a client's frames are masked; nothing
+    /// is copied to unmask them).
     private func receiveAudio(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        let data = frame.data
-        guard case .streaming(let leg) = state else {
-            if case .awaitingConnected = state {
-                setup.metrics.legsClosedByPolicy.add()
-                close(code: .policyViolation, reason: "binary audio before websocket:connected")
-            }
-            return
-        }
-        guard data.readableBytes == frameBytes else {
-            setup.metrics.framesWrongSize.add()
-            setup.engine.metrics.framesRejected.add()
-            problem(
-                "dropped a binary message of the wrong size",
-                ["bytes": "\(data.readableBytes)", "expected": "\(frameBytes)"])
-            return
-        }
+        guard let leg else { return }
         if leg.isEcho {
             // The frame goes straight back: bit-exact, and no later than it takes to write it.
             leg.framesIn.add()
@@ -171,48 +225,57 @@ final class LegHandler: ChannelInboundHandler {
             return
         }
         if let key = frame.maskKey {
-            data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0, maskingKey: (key[0], key[1], key[2], key[3]))) }
+            frame.data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0, maskingKey: (key[0], key[1], key[2], key[3]))) }
         } else {
-            data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0)) }
+            frame.data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0)) }
         }
         setup.engine.metrics.framesIn.add()
     }
 
-    private func receiveText(_ text: String) {
-        let message: PeerMessage
+    private func receiveText(_ text: String, at now: Int64) {
+        let parsed: Result<PeerMessage, PeerMessage.Invalid>
         do {
-            message = try PeerMessage.parse(text)
+            parsed = .success(try PeerMessage.parse(text))
         } catch {
-            setup.metrics.messagesInvalid.add()
-            if case .awaitingConnected = state, error.event == "websocket:connected" {
-                // Without a usable rate there is no leg to stream: say why and close.
-                setup.metrics.legsClosedByPolicy.add()
-                close(code: .unacceptableData, reason: error.description)
-                return
-            }
-            problem("ignored an invalid text message", ["reason": "\(error.description)"])
-            return
+            parsed = .failure(error)
         }
-        switch (state, message) {
-        case (.awaitingConnected, .connected(let rate, let headers)):
+        let event: LegLifecycle.Event
+        switch parsed {
+        case .success(.connected(let rate, _)): event = .connected(rate: rate, at: now)
+        case .failure(let e) where e.event == "websocket:connected": event = .unusableConnected(reason: e.description, at: now)
+        default: event = .text(at: now)
+        }
+        let action = lifecycle.handle(event)
+        switch (action, parsed) {
+        case (.start(let rate), .success(.connected(_, let headers))):
             startLeg(sampleRate: rate, headers: headers)
-        case (.awaitingConnected, _):
+        case (.accept, .success(let message)):
+            dispatch(message)
+        case (.accept, .failure(let e)), (.drop(.beforeConnected), .failure(let e)):
             setup.metrics.messagesInvalid.add()
-            problem("ignored a text message before websocket:connected", ["message": "\(message)"])
-        case (.streaming, .connected):
+            problem("ignored an invalid text message", ["reason": "\(e.description)"])
+        case (.close, .failure):
             setup.metrics.messagesInvalid.add()
-            problem("ignored a second websocket:connected", [:])
-        case (.streaming(let leg), .dtmf(let digit, let duration)):
+            perform(action)
+        default:
+            perform(action)
+        }
+    }
+
+    /// A valid text event while streaming.
+    private func dispatch(_ message: PeerMessage) {
+        guard let leg else { return }
+        switch message {
+        case .dtmf(let digit, let duration):
             setup.engine.peerReportedDTMF(digit, durationMilliseconds: duration, on: leg)
-        case (.streaming(let leg), .cleared):
+        case .cleared:
             setup.engine.events.publish(EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .cleared))
-        case (.streaming(let leg), .notify(let payload)):
-            setup.engine.events.publish(
-                EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .notify(payload: payload)))
-        case (.streaming, .other(let event)):
+        case .notify(let payload):
+            setup.engine.events.publish(EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .notify(payload: payload)))
+        case .other(let event):
             logger.debug("ignored event", metadata: ["event": "\(event)"])
-        case (.closing, _), (.closed, _):
-            break
+        case .connected:
+            break  // the lifecycle answers a second one with .drop(.repeatedConnected)
         }
     }
 
@@ -226,9 +289,7 @@ final class LegHandler: ChannelInboundHandler {
         let leg = Leg(
             conversationName: conversation, sampleRate: sampleRate, headers: headers, isEcho: route.mode == .echo,
             transport: transport, waker: setup.outbound.waker)
-        frameSamples = leg.frameSamples
-        frameBytes = 2 * leg.frameSamples
-        state = .streaming(leg)
+        self.leg = leg
         logger[metadataKey: "leg"] = "\(leg.id.uuidString.lowercased())"
         setup.engine.attach(leg)
         logger.info(
@@ -237,29 +298,12 @@ final class LegHandler: ChannelInboundHandler {
         setup.legStarted(leg)
     }
 
-    /// Takes a token from the message-rate bucket; counts and drops the message when there is none.
-    private func allowMessage() -> Bool {
-        let now = NIODeadline.now()
-        let rate = Double(setup.limits.maxMessagesPerSecond)
-        let elapsed = Double((now - lastRefill).nanoseconds) / 1e9
-        lastRefill = now
-        tokens = min(rate, tokens + elapsed * rate)
-        guard tokens >= 1 else {
-            setup.metrics.messagesOverRate.add()
-            setup.engine.metrics.framesRejected.add()
-            problem("dropped a message over the rate limit", ["limit_per_second": "\(setup.limits.maxMessagesPerSecond)"])
-            return false
-        }
-        tokens -= 1
-        return true
-    }
-
     // MARK: Outbound
 
     /// Writes every whole frame the shard has produced (called on the event loop when woken).
     func writeOutbound() {
-        guard case .streaming(let leg) = state, let context else { return }
-        let n = frameSamples
+        guard let leg, let context else { return }
+        let n = leg.frameSamples
         let frame = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
         guard context.channel.isWritable else {
             // A peer that does not read never makes us buffer: its frames are dropped and counted.
@@ -285,64 +329,33 @@ final class LegHandler: ChannelInboundHandler {
         if wrote { context.flush() }
     }
 
-    /// Sends a text message (a command to the peer).
+    /// Sends a text message (a command to the peer) while streaming.
     func send(text: String) {
-        guard let context, case .streaming = state else { return }
+        guard let context, leg != nil else { return }
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
         buffer.writeString(text)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
     }
 
-    /// Sends a close frame with `code` and `reason`, then closes the connection (idempotent).
-    func close(code: WebSocketErrorCode, reason: String, log: Bool = true) {
+    /// Ends the leg on request: closes with 1000 and the reason.
+    func hangUp(reason: String) {
+        perform(lifecycle.handle(.hangUp(reason: reason)))
+    }
+
+    /// The drain deadline: closes with 1001.
+    func drainDeadline() {
+        perform(lifecycle.handle(.drainDeadline))
+    }
+
+    /// Sends a close frame with `code` and `reason`, then closes the connection.
+    private func sendClose(code: WebSocketErrorCode, reason: String) {
         guard let context else { return }
-        switch state {
-        case .closing, .closed: return
-        case .streaming(let leg): setup.engine.detach(leg)
-        case .awaitingConnected: break
-        }
-        if log {
-            logger.notice("closing leg", metadata: ["code": "\(code)", "reason": "\(reason)"])
-        }
-        state = .closing
         var buffer = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         buffer.write(webSocketErrorCode: code)
         buffer.writeString(String(reason.utf8.prefix(120)) ?? "")
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: buffer)))
             .whenComplete { _ in channel.close(promise: nil) }
-    }
-
-    // MARK: Timers
-
-    private func checkTimers() {
-        let now = NIODeadline.now()
-        let limits = setup.limits
-        switch state {
-        case .awaitingConnected:
-            if limits.connectTimeoutSeconds > 0, now - upgradedAt > .nanoseconds(Int64(limits.connectTimeoutSeconds * 1e9)) {
-                setup.metrics.legsClosedByPolicy.add()
-                close(code: .policyViolation, reason: "no websocket:connected within \(limits.connectTimeoutSeconds) s")
-                return
-            }
-        case .streaming:
-            break
-        case .closing, .closed:
-            return
-        }
-        if limits.idleTimeoutSeconds > 0, now - lastReceived > .nanoseconds(Int64(limits.idleTimeoutSeconds * 1e9)) {
-            setup.metrics.legsClosedByPolicy.add()
-            close(code: .goingAway, reason: "idle for \(limits.idleTimeoutSeconds) s")
-            return
-        }
-        if limits.pingIntervalSeconds > 0, now - lastPing >= .nanoseconds(Int64(limits.pingIntervalSeconds * 1e9)),
-            let context
-        {
-            lastPing = now
-            var data = context.channel.allocator.buffer(capacity: 8)
-            data.writeInteger(UInt64(now.uptimeNanoseconds))
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: data)), promise: nil)
-        }
     }
 
     /// Logs a problem with the peer's input: the first five per leg, then one in a thousand.
@@ -378,6 +391,6 @@ final class ChannelLegTransport: LegTransport {
 
     func close(reason: String) {
         let handler = handler
-        channel.eventLoop.execute { handler.value.close(code: .goingAway, reason: reason) }
+        channel.eventLoop.execute { handler.value.hangUp(reason: reason) }
     }
 }

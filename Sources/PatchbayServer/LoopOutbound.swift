@@ -30,11 +30,11 @@ final class LoopOutbound: @unchecked Sendable {
         handlers[ObjectIdentifier(handler)] = nil
     }
 
-    /// Closes every websocket on this loop with `code` (the drain deadline).
-    func closeAll(code: WebSocketErrorCode, reason: String) {
+    /// Closes every websocket on this loop with 1001 (the drain deadline has passed).
+    func closeAll() {
         eventLoop.execute { [self] in
             for handler in Array(handlers.values) {
-                handler.close(code: code, reason: reason)
+                handler.drainDeadline()
             }
         }
     }

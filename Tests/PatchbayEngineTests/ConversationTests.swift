@@ -65,7 +65,7 @@ import Testing
         h.send(4000, from: c)
         h.tick()
         #expect(h.lastHeard(by: a).allSatisfy { $0 == 5000 })
-        h.engine.detach(b)
+        h.engine.detach(b, reason: .peerClosed(code: 1000))
         h.engine.synchronize(with: a.id)
         h.send(4000, from: c)
         h.tick()
@@ -134,5 +134,27 @@ import Testing
         let tail = heard.suffix(24000 / 5)
         let peak = tail.map { abs(Int($0)) }.max() ?? 0
         #expect((7800...8200).contains(peak), "peak \(peak)")
+    }
+
+    @Test("a leg ends exactly once, with the first reason given, however many times it is ended")
+    func endsOnce() async {
+        let h = EngineHarness()
+        let a = h.leg()
+        #expect(a.isLive)
+        h.engine.detach(a, reason: .peerClosed(code: 1000))
+        h.engine.detach(a, reason: .transportLost)
+        #expect(!a.isLive)
+        #expect(h.engine.legs.isEmpty)
+        let ended = await h.events.first {
+            if case .legEnded = $0.kind { return true }
+            return false
+        }
+        guard case .legEnded(_, let reason)? = ended?.kind else { return }
+        #expect(reason == .peerClosed(code: 1000))
+        let count = h.events.all.filter {
+            if case .legEnded = $0.kind { return true }
+            return false
+        }.count
+        #expect(count == 1)
     }
 }

@@ -108,14 +108,11 @@ import Testing
             #expect(h.heard(by: b).count == 1)
             h.tick()
         }
-        let event = await h.events.first {
-            if case .dtmf(_, _, _, true) = $0.kind { return true }
-            return false
-        }
-        guard case .dtmf(let digit, let duration, _, true)? = event?.kind else { return }
-        #expect(digit == "9")
+        guard let found = await h.events.firstDetectedDigit() else { return }
+        #expect(found.leg == a.id)
+        #expect(found.digit == "9")
         // The detector measures a 100 ms tone as 93-99 ms depending on the digit (block edges).
-        #expect(abs(duration - 100) <= 10, "duration \(duration)")
+        #expect(abs(found.duration - 100) <= 10, "duration \(found.duration)")
     }
 
     @Test("a frame held at every tick for a second is trimmed once, and the delay drops by one frame")

@@ -134,4 +134,14 @@ final class EventLog: Sendable {
         Issue.record("no such event within \(seconds) s; seen: \(all.map(\.kind))", sourceLocation: sourceLocation)
         return nil
     }
+
+    /// The first DTMF digit detected in a leg's audio: the leg, the digit and its duration in ms.
+    func firstDetectedDigit(sourceLocation: SourceLocation = #_sourceLocation) async -> (leg: UUID, digit: Character, duration: Int)? {
+        let event = await first(sourceLocation: sourceLocation) {
+            if case .dtmf(_, _, _, true) = $0.kind { return true }
+            return false
+        }
+        guard let event, case .dtmf(let digit, let duration, _, true) = event.kind else { return nil }
+        return (event.leg, digit, duration)
+    }
 }
