@@ -38,6 +38,7 @@ final class Conversation {
     func add(_ leg: Leg, detectDTMF: Bool) throws(ResamplerError) {
         let newRate = max(rate, leg.sampleRate)
         leg.media = try LegMedia(sampleRate: leg.sampleRate, mixRate: newRate, detectDTMF: detectDTMF)
+        leg.conversation = self
         legs.append(leg)
         if newRate != rate { try setRate(newRate) }
         try connectDirectly()
@@ -47,6 +48,7 @@ final class Conversation {
     func remove(_ leg: Leg) {
         legs.removeAll { $0 === leg }
         leg.media = nil
+        leg.conversation = nil
         if let highest = legs.map(\.sampleRate).max(), highest != rate {
             try? setRate(highest)  // every pair of supported rates converts; cannot fail
         }
@@ -127,7 +129,7 @@ final class Conversation {
         out.pacer.sent(at: now, silence: silence)
         listener.framesOut.add()
         metrics.framesOut.add()
-        listener.waker.signal()
+        listener.waker.signal(listener)
     }
 
     // MARK: The mixing tick
@@ -272,6 +274,6 @@ final class Conversation {
         media.pacer.sent(at: now, silence: false)
         leg.framesOut.add()
         metrics.framesOut.add()
-        leg.waker.signal()
+        leg.waker.signal(leg)
     }
 }

@@ -39,7 +39,8 @@ public final class Leg: @unchecked Sendable {
     public let inboundDepthLimit: Int
 
     public let transport: any LegTransport
-    public let waker: OutboundWaker
+    /// Told when the shard has written frames for the peer (the leg's I/O context drains it).
+    public let waker: LegWaker
 
     private let muted = Atomic<Bool>(false)
     private let earmuffed = Atomic<Bool>(false)
@@ -56,13 +57,14 @@ public final class Leg: @unchecked Sendable {
 
     // Shard-owned.
     var media: LegMedia?
+    var conversation: Conversation?
     /// Wakes the leg's shard when audio arrives (set by `Engine.attach`, before the I/O delivers any).
-    var arrivals: OutboundWaker?
+    var arrivals: LegWaker?
 
     public init(
         id: UUID = UUID(), conversationName: String? = nil, direction: Direction = .inbound, sampleRate: Int,
         headers: [String: String] = [:], isEcho: Bool = false, inboundDepthLimit: Int = 3,
-        transport: any LegTransport, waker: OutboundWaker
+        transport: any LegTransport, waker: LegWaker
     ) {
         precondition([8000, 16000, 24000, 48000].contains(sampleRate), "unsupported leg rate \(sampleRate)")
         self.id = id
@@ -110,6 +112,6 @@ public final class Leg: @unchecked Sendable {
     public func receive(_ frame: PCM16LittleEndian) {
         inbound.write(frame)
         framesIn.add()
-        arrivals?.signal()
+        arrivals?.signal(self)
     }
 }

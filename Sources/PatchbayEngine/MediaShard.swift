@@ -26,7 +26,7 @@ final class MediaShard: @unchecked Sendable {
     private let now: @Sendable () -> Int64
     /// Signalled by a leg's I/O when audio arrives: the shard then sends what can go on the direct route
     /// at once, without waiting for a tick. Coalesced: one wake-up for any number of arrivals.
-    private(set) var arrivals: OutboundWaker!
+    private(set) var arrivals: LegWaker!
 
     init(
         index: Int, metrics: EngineMetrics, events: EventHub, detectDTMF: Bool, now: @escaping @Sendable () -> Int64,
@@ -42,7 +42,7 @@ final class MediaShard: @unchecked Sendable {
         tickItem = DispatchWorkItem { [unowned self] in tickConversations() }
         arrivalItem = DispatchWorkItem { [unowned self] in forwardArrivals() }
         // The work item is made once, so a wake-up allocates no block; the shard (Sendable) carries it.
-        arrivals = OutboundWaker { [weak self] in
+        arrivals = LegWaker { [weak self] in
             guard let self else { return }  // a leg that outlived its engine
             queue.async(execute: arrivalItem)
         }
@@ -116,10 +116,11 @@ final class MediaShard: @unchecked Sendable {
         }
     }
 
+    /// Forwards what the direct route lets go in the conversations of the legs whose audio arrived.
     private func forwardArrivals() {
-        arrivals.acknowledge()
         let now = now()
-        for conversation in conversations where conversation.mayForward {
+        arrivals.drain { leg in
+            guard let conversation = leg.conversation, conversation.mayForward else { return }
             conversation.forward(now: now, metrics: metrics, events: events)
         }
     }

@@ -150,6 +150,7 @@ final class LegHandler: ChannelInboundHandler {
         }
         guard let leg else { return }
         self.leg = nil
+        setup.outbound.stopWriting(leg)
         setup.engine.detach(leg, reason: reason)
         logger.info(
             "leg ended",
@@ -291,6 +292,7 @@ final class LegHandler: ChannelInboundHandler {
             transport: transport, waker: setup.outbound.waker)
         self.leg = leg
         logger[metadataKey: "leg"] = "\(leg.id.uuidString.lowercased())"
+        setup.outbound.write(leg, with: self)
         setup.engine.attach(leg)
         logger.info(
             "leg connected",

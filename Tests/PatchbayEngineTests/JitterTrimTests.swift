@@ -15,7 +15,7 @@ import Testing
     private func conversation() -> (Engine, Leg, Leg) {
         let engine = Engine(configuration: .init(shards: 1, detectDTMF: false))
         let transport = Unconnected()
-        let waker = OutboundWaker {}
+        let waker = LegWaker {}
         let talker = Leg(conversationName: "c", sampleRate: 16000, transport: transport, waker: waker)
         let listener = Leg(conversationName: "c", sampleRate: 16000, transport: transport, waker: waker)
         let third = Leg(conversationName: "c", sampleRate: 16000, transport: transport, waker: waker)

@@ -24,7 +24,7 @@ public final class EngineTickLoad {
         self.fixture = fixture
         engine = Engine(configuration: .init(shards: 1, detectDTMF: true))
         let transport = NoTransport()
-        let waker = OutboundWaker {}
+        let waker = LegWaker {}
         var legs: [Leg] = []
         for c in 0..<calls {
             for rate in [16000, 8000] {
