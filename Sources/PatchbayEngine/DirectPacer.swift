@@ -6,8 +6,12 @@
 /// leaves one frame per 20 ms (the rest wait in the source's ring). Toward a Voice API leg that keeps its
 /// playout buffer where it was: never more than one frame ahead of a strict 20 ms schedule.
 ///
-/// When the source misses a frame, silence stands in once the frame is `grace` overdue, and then once per
-/// 20 ms while the source stays silent, so the destination still hears one frame per 20 ms. A value with
+/// When the source misses frames, silence stands in once a frame is `grace` overdue, and then once per
+/// 20 ms while the source stays silent, so the destination still hears one frame per 20 ms. The grace is
+/// long on purpose: silence that stands in for a frame that was only late puts the listener one frame
+/// ahead, and the late frame then waits for credit at every turn (20 ms more delay until the trim). A
+/// jittery source rarely leaves 40 ms unfilled; one that has stopped is covered 60 ms after its last
+/// frame (the listener's own playout covers the gap meanwhile, as for any network jitter). A value with
 /// no clock of its own: callers pass the time (nanoseconds of a monotonic clock).
 struct DirectPacer: Equatable, Sendable {
     static let period: Int64 = 20_000_000
@@ -16,7 +20,7 @@ struct DirectPacer: Equatable, Sendable {
     /// A frame up to this early against its credit still goes (timers and arrivals jitter).
     static let tolerance: Int64 = 2_000_000
     /// How long past its due time a missing frame is waited for before silence stands in.
-    static let grace: Int64 = 5_000_000
+    static let grace: Int64 = 40_000_000
 
     private var credit: Int64 = maximumCredit
     private var creditTime: Int64?

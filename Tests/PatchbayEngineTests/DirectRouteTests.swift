@@ -48,15 +48,15 @@ import Testing
         #expect(a.framesConcealed.value == 0)
     }
 
-    @Test("when the source falls silent, silence stands in once the frame is overdue, then every 20 ms")
+    @Test("when the source falls silent, silence stands in once a frame is 40 ms overdue, then every 20 ms")
     func concealment() {
         let h = EngineHarness()
         let a = h.leg(), b = h.leg()
         h.send(500, from: a)
         #expect(h.heard(by: b).count == 1)
-        h.tick()  // 20 ms: the next frame is due, not yet overdue
+        h.tick(2)  // 20 and 40 ms: the next frame is due, then late, not yet overdue
         #expect(h.heard(by: b).isEmpty)
-        h.tick()  // 40 ms: overdue
+        h.tick()  // 60 ms: overdue
         #expect(h.heard(by: b).map { $0[0] } == [0])
         h.tick(3)
         #expect(h.heard(by: b).count == 3)
