@@ -49,6 +49,7 @@ final class Conversation {
         legs.removeAll { $0 === leg }
         leg.media = nil
         leg.conversation = nil
+        leg.forwardsDirectly.store(false, ordering: .relaxed)
         if let highest = legs.map(\.sampleRate).max(), highest != rate {
             try? setRate(highest)  // every pair of supported rates converts; cannot fail
         }
@@ -64,18 +65,28 @@ final class Conversation {
     /// operation: it allocates, so the direct route never has to).
     private func connectDirectly() throws(ResamplerError) {
         guard legs.count == 2, let a = legs[0].media, let b = legs[1].media else {
-            for leg in legs { leg.media?.forwardsDirectly = false }
+            for leg in legs { setForwardsDirectly(leg, false) }
             return
         }
         try a.connectDirectly(to: legs[1].sampleRate, from: legs[0].sampleRate)
         try b.connectDirectly(to: legs[0].sampleRate, from: legs[1].sampleRate)
+        updateRoutes()
     }
 
-    /// Chooses each direction's route for now (two legs: cheap enough for every arrival and tick).
-    private func updateRoutes() {
+    /// Chooses each direction's route for now (two legs: cheap enough for every arrival and tick). Run
+    /// whenever what decides it may have changed on the shard (legs, players) and at every tick (mute and
+    /// earmuff change from any thread: the tick picks them up).
+    func updateRoutes() {
         guard legs.count == 2, let a = legs[0].media, let b = legs[1].media else { return }
-        a.forwardsDirectly = !legs[0].isMuted && !legs[1].isEarmuffed && b.players.isEmpty
-        b.forwardsDirectly = !legs[1].isMuted && !legs[0].isEarmuffed && a.players.isEmpty
+        setForwardsDirectly(legs[0], !legs[0].isMuted && !legs[1].isEarmuffed && b.players.isEmpty)
+        setForwardsDirectly(legs[1], !legs[1].isMuted && !legs[0].isEarmuffed && a.players.isEmpty)
+    }
+
+    /// Sets the leg's route, and tells its I/O whether arrivals should wake the shard.
+    private func setForwardsDirectly(_ leg: Leg, _ direct: Bool) {
+        guard let media = leg.media, media.forwardsDirectly != direct else { return }
+        media.forwardsDirectly = direct
+        leg.forwardsDirectly.store(direct, ordering: .relaxed)
     }
 
     // MARK: The direct route
@@ -177,6 +188,7 @@ final class Conversation {
             media.convertFromMix(samples: mixSamples)
             pushOutbound(leg, media, now: now, metrics: metrics, events: events)
         }
+        updateRoutes()  // a player that finished in this tick opens the direct route for the next frame
     }
 
     /// Drops the oldest whole frames beyond the leg's inbound depth limit (a burst), counted.

@@ -135,6 +135,7 @@ public final class Engine: Sendable {
         guard !leg.isEcho else { throw .echoLeg(legID) }
         shard(for: leg).queue.async {
             leg.media?.players.append(player)
+            leg.conversation?.updateRoutes()
         }
     }
 
@@ -200,6 +201,7 @@ public final class Engine: Sendable {
             guard let media = leg.media else { return }
             let stopped = media.players.filter { kind == nil || $0.kind == kind }
             media.players.removeAll { kind == nil || $0.kind == kind }
+            leg.conversation?.updateRoutes()
             for p in stopped {
                 events.publish(
                     EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .playerFinished(player: p.id, stopped: true)))

@@ -45,6 +45,9 @@ public final class Leg: @unchecked Sendable {
     private let muted = Atomic<Bool>(false)
     private let earmuffed = Atomic<Bool>(false)
     private let ended = Atomic<Bool>(false)
+    /// The leg's audio takes the direct route now (set by its shard): only then does an arrival need
+    /// to wake the shard; on the mixing tick the audio waits in the ring for the tick anyway.
+    let forwardsDirectly = Atomic<Bool>(false)
 
     /// Frames each ring holds at least.
     static let ringFrames = 8
@@ -112,6 +115,6 @@ public final class Leg: @unchecked Sendable {
     public func receive(_ frame: PCM16LittleEndian) {
         inbound.write(frame)
         framesIn.add()
-        arrivals?.signal(self)
+        if forwardsDirectly.load(ordering: .relaxed) { arrivals?.signal(self) }
     }
 }
