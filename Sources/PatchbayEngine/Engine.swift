@@ -27,9 +27,9 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
 
 /// The media engine: legs in conversations on a fixed set of media shards.
 ///
-/// A conversation lives on one shard (chosen from its name), so its legs are mixed in one place without
-/// locks. Control operations (attach, detach, play, stop) are queued onto the shard and take effect at
-/// the next tick.
+/// A conversation lives on one shard (chosen from its name), so its legs are mixed in one place. Control
+/// operations (attach, detach, play, stop) are queued onto the shard and take effect before the next
+/// tick; audio on a two-leg conversation's direct route is forwarded by the event loop that received it.
 public final class Engine: Sendable {
     public struct Configuration: Sendable {
         /// Media shards (serial queues with a 20 ms clock each); about one per core.
@@ -103,7 +103,7 @@ public final class Engine: Sendable {
         metrics.legsActive.increment()
         if !leg.isEcho {
             let shard = shard(for: leg)
-            leg.arrivals = shard.arrivals
+            leg.shard = shard
             shard.attach(leg)
         }
         events.publish(EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .legStarted))
@@ -133,7 +133,7 @@ public final class Engine: Sendable {
     public func play(_ player: Player, on legID: UUID) throws(EngineError) {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }
         guard !leg.isEcho else { throw .echoLeg(legID) }
-        shard(for: leg).queue.async {
+        shard(for: leg).withMedia {
             leg.media?.players.append(player)
             leg.conversation?.updateRoutes()
         }
@@ -197,7 +197,7 @@ public final class Engine: Sendable {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }
         guard !leg.isEcho else { return }
         let events = events
-        shard(for: leg).queue.async {
+        shard(for: leg).withMedia {
             guard let media = leg.media else { return }
             let stopped = media.players.filter { kind == nil || $0.kind == kind }
             media.players.removeAll { kind == nil || $0.kind == kind }

@@ -23,6 +23,9 @@ public final class EngineMetrics: Sendable {
     public let framesLimited = Counter()
     /// Samples lost when a leg's ring overflowed, from legs that have ended (see `Engine.ringOverflowSamples`).
     let retiredRingOverflow = Counter()
+    /// Direct-route arrivals the event loop could not forward on the spot (its shard was busy) and left
+    /// to the shard.
+    public let arrivalsDeferred = Counter()
     /// Ticks that started more than a millisecond after their scheduled time.
     public let ticksLate = Counter()
     /// Ticks skipped because a shard fell more than `TickSchedule.maximumCatchUp` ticks behind.

@@ -5,9 +5,10 @@ import Synchronization
 /// One websocket audio connection: a participant in a conversation.
 ///
 /// Threading: the rings cross between the leg's I/O (an event loop) and its shard, one writer and one
-/// reader each; mute and earmuff are atomics any thread may set; the DSP state below "shard-owned" is
-/// touched only on the shard's queue (its tick and the control blocks it runs). That split is why the
-/// class can be `@unchecked Sendable`.
+/// reader each (on the direct route, whoever holds the shard's media lock writes the listener's ring);
+/// mute and earmuff are atomics any thread may set; the state below "shard-owned" is touched only with
+/// the shard's media lock held (its tick, its control blocks, a direct-route forward). That split is why
+/// the class can be `@unchecked Sendable`.
 public final class Leg: @unchecked Sendable {
     public enum Direction: String, Sendable {
         /// The peer connected to Patchbay (the Voice API's calls).
@@ -61,8 +62,8 @@ public final class Leg: @unchecked Sendable {
     // Shard-owned.
     var media: LegMedia?
     var conversation: Conversation?
-    /// Wakes the leg's shard when audio arrives (set by `Engine.attach`, before the I/O delivers any).
-    var arrivals: LegWaker?
+    /// The leg's shard, told when audio arrives (set by `Engine.attach`, before the I/O delivers any).
+    var shard: MediaShard?
 
     public init(
         id: UUID = UUID(), conversationName: String? = nil, direction: Direction = .inbound, sampleRate: Int,
@@ -115,6 +116,6 @@ public final class Leg: @unchecked Sendable {
     public func receive(_ frame: PCM16LittleEndian) {
         inbound.write(frame)
         framesIn.add()
-        if forwardsDirectly.load(ordering: .relaxed) { arrivals?.signal(self) }
+        if forwardsDirectly.load(ordering: .relaxed) { shard?.arrived(self) }
     }
 }

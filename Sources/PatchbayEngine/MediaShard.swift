@@ -2,14 +2,21 @@ import Dispatch
 import Foundation
 import Logging
 import PatchbayDSP
+import Synchronization
 
 /// A serial Dispatch queue with one 20 ms clock that ticks every conversation it owns, in one batch.
 ///
 /// The clock is absolute (`TickSchedule`): a late wake-up runs the ticks that fell due and skips what is
 /// too far behind, so every leg still gets one frame per 20 ms of wall time and the shard never drifts.
 /// Lateness and tick cost are recorded in `EngineMetrics`.
+///
+/// Media state (conversations, legs' DSP, players) is guarded by `media`, a lock the shard holds while it
+/// ticks or changes it. An event loop that receives audio on the direct route takes the lock only if it
+/// is free, and forwards the frame itself, on the spot: no thread hop. If the shard holds it (a tick), the
+/// event loop never waits: it signals the shard, which forwards the frame as soon as it is done.
 final class MediaShard: @unchecked Sendable {
-    // @unchecked Sendable: every mutable property below is touched only on `queue`.
+    // @unchecked Sendable: the schedule, the timer and the conversation lists are touched only on
+    // `queue`; conversations, legs' media and players only while `media` is held.
 
     let index: Int
     let queue: DispatchQueue
@@ -27,6 +34,7 @@ final class MediaShard: @unchecked Sendable {
     /// Signalled by a leg's I/O when audio arrives: the shard then sends what can go on the direct route
     /// at once, without waiting for a tick. Coalesced: one wake-up for any number of arrivals.
     private(set) var arrivals: LegWaker!
+    private let media = Mutex(())
 
     init(
         index: Int, metrics: EngineMetrics, events: EventHub, detectDTMF: Bool, now: @escaping @Sendable () -> Int64,
@@ -69,9 +77,30 @@ final class MediaShard: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the shard's queue with the media lock held (control operations on legs' media).
+    func withMedia(_ body: @escaping @Sendable () -> Void) {
+        queue.async { [self] in
+            media.withLock { _ in body() }
+        }
+    }
+
+    /// Audio arrived for `leg`, whose audio takes the direct route (called on the leg's event loop):
+    /// forwarded here and now when the media lock is free, else by the shard right after what it holds
+    /// the lock for.
+    func arrived(_ leg: Leg) {
+        let forwarded: Void? = media.withLockIfAvailable { _ in
+            guard let conversation = leg.conversation, conversation.mayForward else { return }
+            conversation.forward(now: now(), metrics: metrics, events: events)
+        }
+        if forwarded == nil {
+            metrics.arrivalsDeferred.add()
+            arrivals.signal(leg)
+        }
+    }
+
     /// Adds a leg to its conversation (creating it) on this shard.
     func attach(_ leg: Leg) {
-        queue.async { [self] in
+        withMedia { [self] in
             let conversation: Conversation
             if let existing = conversationsByName[leg.conversationName] {
                 conversation = existing
@@ -91,7 +120,7 @@ final class MediaShard: @unchecked Sendable {
     }
 
     func detach(_ leg: Leg) {
-        queue.async { [self] in
+        withMedia { [self] in
             guard let conversation = conversationsByName[leg.conversationName] else { return }
             conversation.remove(leg)
             if conversation.isEmpty {
@@ -110,18 +139,22 @@ final class MediaShard: @unchecked Sendable {
     }
 
     private func tickConversations() {
-        let now = now()
-        for conversation in conversations {
-            conversation.tick(now: now, metrics: metrics, events: events)
+        media.withLock { _ in
+            let now = now()
+            for conversation in conversations {
+                conversation.tick(now: now, metrics: metrics, events: events)
+            }
         }
     }
 
     /// Forwards what the direct route lets go in the conversations of the legs whose audio arrived.
     private func forwardArrivals() {
-        let now = now()
-        arrivals.drain { leg in
-            guard let conversation = leg.conversation, conversation.mayForward else { return }
-            conversation.forward(now: now, metrics: metrics, events: events)
+        media.withLock { _ in
+            let now = now()
+            arrivals.drain { leg in
+                guard let conversation = leg.conversation, conversation.mayForward else { return }
+                conversation.forward(now: now, metrics: metrics, events: events)
+            }
         }
     }
 

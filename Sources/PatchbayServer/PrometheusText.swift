@@ -26,6 +26,9 @@ struct PrometheusText {
             "patchbay_samples_saturated_total", "Output samples saturated at full scale (beyond what the limiter caught).",
             engine.samplesSaturated.value)
         p.counter("patchbay_frames_limited_total", "Output frames the mixer's limiter scaled down.", engine.framesLimited.value)
+        p.counter(
+            "patchbay_arrivals_deferred_total", "Direct-route frames left to the media shard because it was busy when they arrived.",
+            engine.arrivalsDeferred.value)
         p.counter("patchbay_frames_concealed_total", "Ticks where silence stood in for a missing or late frame.", engine.framesConcealed.value)
         p.counter(
             "patchbay_frames_trimmed_total", "Inbound frames dropped to shrink a leg's queue after a surplus frame persisted for a second.",
