@@ -29,7 +29,6 @@ final class MediaShard: @unchecked Sendable {
     private var conversations: [Conversation] = []
     private var conversationsByName: [String: Conversation] = [:]
     private var tickItem: DispatchWorkItem!
-    private var arrivalItem: DispatchWorkItem!
     private let now: @Sendable () -> Int64
     /// Signalled by a leg's I/O when audio arrives: the shard then sends what can go on the direct route
     /// at once, without waiting for a tick. Coalesced: one wake-up for any number of arrivals.
@@ -48,11 +47,13 @@ final class MediaShard: @unchecked Sendable {
         self.now = now
         self.logger = logger
         tickItem = DispatchWorkItem { [unowned self] in tickConversations() }
-        arrivalItem = DispatchWorkItem { [unowned self] in forwardArrivals() }
-        // The work item is made once, so a wake-up allocates no block; the shard (Sendable) carries it.
+        // A plain block per wake-up (one per batch of arrivals the event loops could not forward), not
+        // one reused DispatchWorkItem: libdispatch keeps per-submission state in a block object (the
+        // queue it was submitted to), so submitting it again while an earlier submission is pending
+        // unbalances it. Seen at 400 legs as "trap invalid opcode in libdispatch.so" on an event loop.
         arrivals = LegWaker { [weak self] in
             guard let self else { return }  // a leg that outlived its engine
-            queue.async(execute: arrivalItem)
+            queue.async { [weak self] in self?.forwardArrivals() }
         }
     }
 
