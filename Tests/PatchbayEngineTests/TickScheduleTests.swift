@@ -1,5 +1,6 @@
-@testable import PatchbayEngine
 import Testing
+
+@testable import PatchbayEngine
 
 /// The shard clock's catch-up and skip arithmetic, at chosen instants (no real clock).
 @Suite struct TickScheduleTests {

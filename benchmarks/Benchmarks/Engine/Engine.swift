@@ -1,9 +1,10 @@
-// PatchbayEngine tick benchmarks: one 20 ms tick of a shard holding many two-leg calls (16 kHz caller with
-// DTMF detection <-> 8 kHz service), including the I/O side's ring writes and reads.
+// PatchbayEngine benchmarks: 20 ms of a shard holding 50 calls (16 kHz caller with DTMF detection <-> 8 kHz
+// service), including the I/O side's ring writes and reads: on the direct route (two legs: each frame
+// forwarded as it is received) and on the mixing tick (a third, silent leg in every call).
 //
-// "Tick-50-calls-100-legs" reports one tick per iteration (scalingFactor .one): divide by 100 for the cost
-// per leg. The allocation-slope pair runs 1 and 10 ticks per iteration; equal malloc counts mean the tick
-// allocates nothing (package-benchmark's counter has a constant per-iteration overhead, see DSP.swift).
+// "*-Tick-50-calls" reports one 20 ms period per iteration (scalingFactor .one). The allocation-slope pairs
+// run 1 and 10 periods per iteration; equal malloc counts mean the media path allocates nothing
+// (package-benchmark's counter has a constant per-iteration overhead, see DSP.swift).
 import Benchmark
 import PatchbayBenchSupport
 import PatchbayEngine
@@ -25,27 +26,30 @@ let benchmarks: @Sendable () -> Void = {
     )
     let fixture = FixtureBuffers()
 
-    Benchmark("Tick-50-calls-100-legs") { benchmark, load in
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations { load.tick() }
-        blackHole(load.samplesOut)
-    } setup: {
-        EngineTickLoad(calls: 50, fixture: fixture)
-    }
+    for route in [EngineTickLoad.Route.direct, .mixing] {
+        let name = route == .direct ? "Direct" : "Mixing"
+        Benchmark("\(name)-Tick-50-calls") { benchmark, load in
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { load.tick() }
+            blackHole(load.samplesOut)
+        } setup: {
+            EngineTickLoad(calls: 50, route: route, fixture: fixture)
+        }
 
-    Benchmark("Tick-AllocationSlope-1-tick-per-iteration") { benchmark, load in
-        benchmark.startMeasurement()
-        load.run(ticks: 1)
-        blackHole(load.samplesOut)
-    } setup: {
-        EngineTickLoad(calls: 5, fixture: fixture)
-    }
+        Benchmark("\(name)-AllocationSlope-1-tick-per-iteration") { benchmark, load in
+            benchmark.startMeasurement()
+            load.run(ticks: 1)
+            blackHole(load.samplesOut)
+        } setup: {
+            EngineTickLoad(calls: 5, route: route, fixture: fixture)
+        }
 
-    Benchmark("Tick-AllocationSlope-10-ticks-per-iteration") { benchmark, load in
-        benchmark.startMeasurement()
-        load.run(ticks: 10)
-        blackHole(load.samplesOut)
-    } setup: {
-        EngineTickLoad(calls: 5, fixture: fixture)
+        Benchmark("\(name)-AllocationSlope-10-ticks-per-iteration") { benchmark, load in
+            benchmark.startMeasurement()
+            load.run(ticks: 10)
+            blackHole(load.samplesOut)
+        } setup: {
+            EngineTickLoad(calls: 5, route: route, fixture: fixture)
+        }
     }
 }

@@ -2,12 +2,21 @@
 import Foundation
 import PatchbayDSP
 import PatchbayEngine
+import Synchronization
 
-/// `calls` two-leg conversations on one shard: a 16 kHz caller (with DTMF detection) bridged to an 8 kHz
-/// service, so every tick detects, resamples both ways, mixes N-1 and writes each leg's outbound frame.
-/// The I/O side is played by this type: it feeds each leg one frame per tick and drains what the engine
-/// wrote, exactly as the websocket handlers do.
+/// `calls` conversations on one shard: a 16 kHz caller (with DTMF detection) and an 8 kHz service.
+/// - `.direct`: just the two, so each frame takes the direct route: detected and resampled as it is
+///   handed to the engine (`Leg.receive`), the tick only checks the pacing.
+/// - `.mixing`: plus a silent 16 kHz listener, so every tick detects, resamples both ways at each leg's
+///   edge, mixes N-1 and writes each leg's outbound frame.
+/// The I/O side is played by this type: it feeds each talking leg one frame per tick and drains what the
+/// engine wrote, exactly as the websocket handlers do.
 public final class EngineTickLoad {
+    public enum Route: Sendable {
+        case direct
+        case mixing
+    }
+
     private final class NoTransport: LegTransport {
         func send(text: String) {}
         func close(reason: String) {}
@@ -20,17 +29,33 @@ public final class EngineTickLoad {
     private var frame = 0
     public private(set) var samplesOut = 0
 
-    public init(calls: Int, fixture: FixtureBuffers) {
+    private let waker = LegWaker {}
+    private var listeners: [Leg] = []
+    /// The engine's clock, moved 20 ms per tick: the benchmark runs ticks back to back, and the direct
+    /// route's pacer would hold frames that come faster than real time.
+    private let clock = Clock()
+
+    private final class Clock: Sendable {
+        let nanoseconds = Atomic<Int64>(1_000_000_000)
+    }
+
+    public init(calls: Int, route: Route = .direct, fixture: FixtureBuffers) {
         self.fixture = fixture
-        engine = Engine(configuration: .init(shards: 1, detectDTMF: true))
+        let clock = clock
+        engine = Engine(
+            configuration: .init(shards: 1, detectDTMF: true, now: { clock.nanoseconds.load(ordering: .relaxed) }))
         let transport = NoTransport()
-        let waker = LegWaker {}
         var legs: [Leg] = []
         for c in 0..<calls {
             for rate in [16000, 8000] {
                 let leg = Leg(conversationName: "call-\(c)", sampleRate: rate, transport: transport, waker: waker)
                 engine.attach(leg)
                 legs.append(leg)
+            }
+            if route == .mixing {
+                let listener = Leg(conversationName: "call-\(c)", sampleRate: 16000, transport: transport, waker: waker)
+                engine.attach(listener)
+                listeners.append(listener)
             }
         }
         self.legs = legs
@@ -46,6 +71,7 @@ public final class EngineTickLoad {
     /// One 20 ms tick: a frame in for every leg, the engine's tick, every leg's frame out.
     @inline(__always)
     public func tick() {
+        clock.nanoseconds.add(20_000_000, ordering: .relaxed)
         for leg in legs {
             if leg.sampleRate == 16000 {
                 leg.receive(PCM16LittleEndian(fixture.inboundFrame(frame)))
@@ -54,8 +80,11 @@ public final class EngineTickLoad {
             }
         }
         engine.tickNow()
-        for leg in legs {
-            samplesOut &+= leg.outbound.read(into: UnsafeMutableBufferPointer(rebasing: scratch[0..<leg.frameSamples]))
+        // What the event loops do when woken: write every leg that has frames.
+        waker.drain { leg in
+            while leg.outbound.available >= leg.frameSamples {
+                samplesOut &+= leg.outbound.read(into: UnsafeMutableBufferPointer(rebasing: scratch[0..<leg.frameSamples]))
+            }
         }
         frame &+= 1
     }
