@@ -13,6 +13,10 @@ let package = Package(
         .package(name: "Patchbay", path: patchbayPath),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // Only for the Metrics benchmark: what swift-metrics with swift-prometheus would cost per update,
+        // against the engine's own counters (the gateway itself does not depend on them).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Fixture and per-step/pipeline state shared by the benchmarks and the driver.
@@ -57,6 +61,17 @@ let package = Package(
                 .product(name: "PatchbayEngine", package: "Patchbay"),
             ],
             path: "Benchmarks/Engine",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "MetricUpdates",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "PatchbayEngine", package: "Patchbay"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Benchmarks/MetricUpdates",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]

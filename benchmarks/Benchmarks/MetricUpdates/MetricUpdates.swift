@@ -1,0 +1,56 @@
+// What a metric update costs on the media path: the engine's own counters and histogram (one relaxed
+// atomic add; a bucket search and three adds) against swift-metrics' API backed by swift-prometheus, the
+// ecosystem's pair. Each iteration makes 1,000 updates (scalingFactor .kilo): the figures are per update.
+// The media path makes a handful of counter updates per frame (frames in/out, per leg and in total) and
+// two histogram observations per shard wake-up.
+import Benchmark
+import CoreMetrics
+import PatchbayEngine
+import Prometheus
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        timeUnits: .nanoseconds,
+        warmupIterations: 10,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2),
+        maxIterations: 10_000
+    )
+    let registry = PrometheusCollectorRegistry()
+    let factory = PrometheusMetricsFactory(registry: registry)
+
+    Benchmark("Counter-Patchbay") { benchmark, counter in
+        for _ in benchmark.scaledIterations { counter.add() }
+        blackHole(counter.value)
+    } setup: {
+        PatchbayEngine.Counter()
+    }
+
+    Benchmark("Counter-swift-metrics-Prometheus") { benchmark, counter in
+        for _ in benchmark.scaledIterations { counter.increment() }
+    } setup: {
+        CoreMetrics.Counter(label: "patchbay_frames_in_total", factory: factory)
+    }
+
+    Benchmark("Histogram-Patchbay") { benchmark, histogram in
+        var v = 0.0
+        for _ in benchmark.scaledIterations {
+            histogram.observe(v)
+            v = v < 0.02 ? v + 0.000_37 : 0
+        }
+        blackHole(histogram.count)
+    } setup: {
+        PatchbayEngine.Histogram(bounds: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05])
+    }
+
+    Benchmark("Histogram-swift-metrics-Prometheus-Timer") { benchmark, timer in
+        var v: Int64 = 0
+        for _ in benchmark.scaledIterations {
+            timer.recordNanoseconds(v)
+            v = v < 20_000_000 ? v + 370_000 : 0
+        }
+    } setup: {
+        CoreMetrics.Timer(label: "patchbay_tick_lateness_seconds", factory: factory)
+    }
+}
