@@ -147,7 +147,8 @@ final class Conversation {
 
     /// One 20 ms tick: pull a frame from every leg on the mixed route, mix, and push every leg that hears
     /// the mix its N-1 mix plus its players; direct listeners get only what is overdue.
-    /// Allocates nothing and takes no lock (a DTMF digit or a finished player publishes an event, which does).
+    /// Runs with the shard's media lock held; allocates nothing. Publishing an event (a DTMF digit, a
+    /// finished player) and waking a leg's writer (`LegWaker`) take short locks of their own.
     func tick(now: Int64, metrics: EngineMetrics, events: EventHub) {
         updateRoutes()
         if legs.count == 2 {
