@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Finds the most concurrent calls each target carries within a p99 latency SLO with nothing lost, on this
-# machine, with `patchbay bench` as the Voice API (QUALITY.md "Gateway"; issue 4):
+# machine, with `patchbay bench` as the Voice API (docs/QUALITY.md "Gateway"; issue 4):
 #
 #   bare-echo      a bare SwiftNIO websocket echo (benchmarks/Sources/bare-echo): the I/O limit
 #   echo           `patchbay serve`, route /echo (the leg hears itself, frame for frame); tagged frames

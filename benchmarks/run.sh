@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs Patchbay's DSP benchmarks and the C reference, and prints the Swift/C ratio for the
-# per-call pipeline (QUALITY.md "Speed and memory": <= 10 us per frame, <= 1.2x C, zero allocations per frame).
+# per-call pipeline (docs/QUALITY.md "Speed and memory": <= 10 us per frame, <= 1.2x C, zero allocations per frame).
 #
 #   1. the C reference (reference/: gcc -O2 official; gcc -O3 -march=native and, if installed, clang -O2 for
 #      information) and the Swift driver

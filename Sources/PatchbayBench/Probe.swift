@@ -145,7 +145,7 @@ final class ProbeLedger: Sendable {
     }
 }
 
-/// The in-band DTMF digits a call sends: each 100 ms at -10 dBm0 (QUALITY.md's defaults), rendered once.
+/// The in-band DTMF digits a call sends: each 100 ms at -10 dBm0 (docs/QUALITY.md's defaults), rendered once.
 struct ToneBank {
     let digits: [Character] = Array("0123456789")
     let tones: [[Int16]]

@@ -4,7 +4,7 @@
     internal import Darwin
 #endif
 
-/// One test signal from QUALITY.md's DTMF table, with what a conforming detector must report.
+/// One test signal from docs/QUALITY.md's DTMF table, with what a conforming detector must report.
 public struct DTMFConformanceCase: Sendable {
     /// The table row, e.g. "frequency offset".
     public let condition: String
@@ -38,7 +38,7 @@ public struct DTMFConformanceResult: Sendable {
     public var passed: Bool { detected == testCase.expected }
 }
 
-/// QUALITY.md's DTMF detection table as signals: frequency offset, level, twist, duration, pause,
+/// docs/QUALITY.md's DTMF detection table as signals: frequency offset, level, twist, duration, pause,
 /// dropout, white noise, and talk-off (single tones, dial tone, music). Signals are synthesised with a
 /// fixed-seed generator, so every run — and every detector fed the same files — sees the same audio.
 /// Speech is not synthesised here; the tests and `patchbay dtmf conformance` add a recording.

@@ -53,7 +53,7 @@ public struct DTMFDetection: Sendable, Equatable, CustomStringConvertible {
 ///
 /// `process` allocates nothing; reports are delivered through a non-escaping closure.
 public struct DTMFDetector: Sendable {
-    /// Detection thresholds; the defaults meet every row of QUALITY.md's table at 8, 16 and 24 kHz.
+    /// Detection thresholds; the defaults meet every row of docs/QUALITY.md's table at 8, 16 and 24 kHz.
     public struct Configuration: Sendable, Equatable {
         /// Lowest level per tone, in dBm0.
         public var minimumToneLevelDBm0: Double = -43
@@ -67,9 +67,9 @@ public struct DTMFDetector: Sendable {
         public var minimumEnergyRatio: Double = 0.7
         /// How far below its tone each checked harmonic (second, or third for some rows) must stay, in dB.
         public var secondHarmonicRejectionDB: Double = 12
-        /// Shortest tone reported, in milliseconds (QUALITY.md: 40 ms must pass, 23 ms must not).
+        /// Shortest tone reported, in milliseconds (docs/QUALITY.md: 40 ms must pass, 23 ms must not).
         public var minimumDurationMilliseconds: Double = 31
-        /// Largest relative frequency error of either tone (QUALITY.md: 1.5% must pass, 3.5% must not).
+        /// Largest relative frequency error of either tone (docs/QUALITY.md: 1.5% must pass, 3.5% must not).
         public var maximumFrequencyDeviation: Double = 0.025
 
         public init() {}

@@ -34,7 +34,7 @@ public enum DTMFGeneratorError: Error, Equatable, CustomStringConvertible {
 /// Generates DTMF digits frame by frame: exact row/column frequencies, phase-continuous oscillators.
 ///
 /// Each digit is a tone of `toneMilliseconds` followed by `gapMilliseconds` of silence; `p` is a pause of
-/// `pauseMilliseconds`. Defaults follow QUALITY.md: -10 dBm0 per tone, 0 dB twist, 100 ms tone, 60 ms gap,
+/// `pauseMilliseconds`. Defaults follow docs/QUALITY.md: -10 dBm0 per tone, 0 dB twist, 100 ms tone, 60 ms gap,
 /// 500 ms pause. The two oscillators are complex phasors rotated once per sample and renormalised once per
 /// render call; a frequency change keeps the phase, so the waveform never jumps inside a tone or across
 /// frame boundaries.

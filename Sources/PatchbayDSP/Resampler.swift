@@ -21,7 +21,7 @@ public enum ResamplerError: Error, Equatable, CustomStringConvertible {
 /// A streaming mono sample-rate converter backed by libspeexdsp, with per-stream filter state.
 ///
 /// Feed it 20 ms frames one after another; the filter history carries across calls, so the output is
-/// continuous. Quality 5 is the default: QUALITY.md's passband, aliasing and round-trip SNR figures are
+/// continuous. Quality 5 is the default: docs/QUALITY.md's passband, aliasing and round-trip SNR figures are
 /// measured against it in the tests (quality 0-3 miss the 3.4 kHz passband figure, 4 misses the 90 dB
 /// aliasing figure). Its delay is `latencySeconds`: half the filter, 40 samples at the lower of the two
 /// rates at quality 5 (5 ms for pairs with 8 kHz, 2.5 ms with 16 kHz, 1.7 ms with 24 kHz).
@@ -39,7 +39,7 @@ public struct Resampler: ~Copyable, @unchecked Sendable {
     /// The libspeexdsp quality (0...10).
     public let quality: Int
 
-    /// The default quality: the lowest that meets QUALITY.md's resampling figures.
+    /// The default quality: the lowest that meets docs/QUALITY.md's resampling figures.
     public static let defaultQuality = 5
 
     /// Creates a converter from `inputRate` to `outputRate`.

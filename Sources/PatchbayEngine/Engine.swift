@@ -177,7 +177,7 @@ public final class Engine: Sendable {
         return player.id
     }
 
-    /// Plays DTMF digits into the leg (0-9 * # A-D, `p` = 500 ms pause) with QUALITY.md's defaults.
+    /// Plays DTMF digits into the leg (0-9 * # A-D, `p` = 500 ms pause) with docs/QUALITY.md's defaults.
     @discardableResult
     public func playDTMF(_ digits: String, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }

@@ -82,7 +82,7 @@ public final class Leg: @unchecked Sendable {
         self.inboundDepthLimit = min(max(1, inboundDepthLimit), Self.ringFrames - 2)
         // 160 ms or more each way (rounded up to a power of two): beyond the inbound depth limit and any
         // burst the rate limit lets through in one event-loop turn, and several ticks ahead of the
-        // writer. Kept small on purpose: an idle leg must cost little memory (QUALITY.md: 64 KiB).
+        // writer. Kept small on purpose: an idle leg must cost little memory (docs/QUALITY.md: 64 KiB).
         inbound = SampleRing(minimumCapacity: Self.ringFrames * frameSamples)
         outbound = SampleRing(minimumCapacity: Self.ringFrames * frameSamples)
         self.transport = transport

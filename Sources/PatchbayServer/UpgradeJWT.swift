@@ -3,7 +3,7 @@ import Foundation
 
 /// Verifies the bearer JWT the Voice API can put on a websocket upgrade: HS256, signed with the
 /// account's signature secret, with the claims of its signed webhooks (`iat`, `jti`, `iss`,
-/// `application_id`, `api_key`; PROTOCOL.md section 1).
+/// `application_id`, `api_key`; docs/PROTOCOL.md section 1).
 ///
 /// Accepted: a well-formed compact JWS whose header says `alg: HS256`, whose signature is the
 /// HMAC-SHA256 of `header.payload` under the secret, issued (`iat`) no more than `maximumAge` ago and

@@ -90,7 +90,7 @@ extension DTMFCommand {
 
     struct Conformance: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run QUALITY.md's DTMF detection table against the built-in detector.",
+            abstract: "Run docs/QUALITY.md's DTMF detection table against the built-in detector.",
             discussion: """
                 Synthesises every condition (frequency offset, level, twist, duration, pause, dropout, white
                 noise, talk-off) and prints one line per signal with what was expected and detected. With

@@ -2,7 +2,7 @@ import Foundation
 import PatchbayDSP
 import Testing
 
-/// QUALITY.md's resampling figures, measured on real libspeexdsp output fed in 20 ms frames.
+/// docs/QUALITY.md's resampling figures, measured on real libspeexdsp output fed in 20 ms frames.
 @Suite struct ResamplerTests {
     static let rates = [8000, 16000, 24000, 48000]
     static let pairs = rates.flatMap { a in rates.filter { $0 != a }.map { (a, $0) } }

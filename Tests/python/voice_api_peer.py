@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Acts as the Voice API against a Patchbay gateway, using Python's `websockets` library.
 
-A websocket client nobody on the team wrote checks Patchbay's wire format (PROTOCOL.md section 1):
+A websocket client nobody on the team wrote checks Patchbay's wire format (docs/PROTOCOL.md section 1):
 the upgrade, the `websocket:connected` text message, 20 ms binary frames of 16-bit little-endian
 PCM, `websocket:dtmf`, and the close handshake.
 
@@ -102,7 +102,7 @@ DTMF_KEYS = ("123A", "456B", "789C", "*0#D")
 
 
 def dtmf_samples(digits: str, rate: int, tone_ms: int = 100, gap_ms: int = 100, amplitude: float = 7240) -> list[int]:
-    """`digits` as DTMF at -10 dBm0 per tone (PROTOCOL.md section 4), each tone followed by a gap."""
+    """`digits` as DTMF at -10 dBm0 per tone (docs/PROTOCOL.md section 4), each tone followed by a gap."""
     out: list[int] = []
     for d in digits:
         row = next(r for r, keys in enumerate(DTMF_KEYS) if d in keys)

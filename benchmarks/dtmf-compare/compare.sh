@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Runs Patchbay's DTMF detector and spandsp's (dtmf_rx, default settings) on the same signals and prints
-# a markdown comparison (QUALITY.md, DTMF detection: "Reference peers to compare against on the same
+# a markdown comparison (docs/QUALITY.md, DTMF detection: "Reference peers to compare against on the same
 # signals: spandsp's detector ... Match them everywhere and beat them where they fail the table").
 #
 #   1. builds spandsp_detect (Makefile here; needs libspandsp-dev, libsndfile1-dev);
 #   2. uses the patchbay binary from `swift build` if present (PATCHBAY=/path overrides), else builds it;
-#   3. writes QUALITY.md's signal table with `patchbay dtmf conformance --rate R --write DIR --speech ...`
+#   3. writes docs/QUALITY.md's signal table with `patchbay dtmf conformance --rate R --write DIR --speech ...`
 #      at 8000 Hz and, when sox is installed, 16000 Hz; the speech fixture (raw s16le) is wrapped as wav;
 #   4. runs `patchbay dtmf detect` and spandsp_detect on every file. spandsp works at 8 kHz only, so the
 #      16 kHz files are resampled to 8 kHz for it (sox `rate -v`, no dither); Patchbay reads them at 16 kHz;
 #   5. also runs both on `patchbay dtmf generate 0123456789*#ABCD` at 8 kHz, at the default level
-#      (-10 dBm0) and at -30 dBm0 (QUALITY.md: generated digits must be detected by spandsp's detector).
+#      (-10 dBm0) and at -30 dBm0 (docs/QUALITY.md: generated digits must be detected by spandsp's detector).
 #
 # "pass" means the detected digit string equals the expected one exactly ("" for must-not-detect cases).
 # Output: one table per rate (one row per manifest condition), the generated-digits table, and every

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory per idle connected leg (QUALITY.md: at most 64 KiB beyond the socket's own buffers).
+"""Memory per idle connected leg (docs/QUALITY.md: at most 64 KiB beyond the socket's own buffers).
 
 Starts `patchbay serve` on a free loopback port, reads its resident memory (VmRSS) and heap use, opens N
 websocket legs that each send `websocket:connected` and then stay idle, reads the memory again, and

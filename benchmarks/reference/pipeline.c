@@ -1,5 +1,5 @@
 /*
- * C reference for Patchbay's per-call DSP (QUALITY.md: "within 1.2x of the same steps written in C
+ * C reference for Patchbay's per-call DSP (docs/QUALITY.md: "within 1.2x of the same steps written in C
  * against the same libraries"). A faithful port of Sources/PatchbayDSP: SampleRing (SPSC ring with the
  * same atomics), PCM16 little-endian decode/encode, DTMFDetector as of commit 01ea2c0 (GoertzelBank: 16
  * Goertzel filters, the 8 tones and their second harmonics, plus 4 for the rows' third harmonics, on half

@@ -4,7 +4,7 @@
 // resamplers and the detector run as a continuous stream. Step benchmarks use scalingFactor .kilo: one
 // iteration is 1000 frames and the scaled (*) figures are per frame. The two "allocation slope" benchmarks
 // run 1 and 100 frames per iteration at scalingFactor .one, so their malloc counts are per iteration and
-// must be equal: the counter's own overhead is constant (QUALITY.md), anything that grows is ours.
+// must be equal: the counter's own overhead is constant (docs/QUALITY.md), anything that grows is ours.
 // Names have no spaces or slashes: package-benchmark 1.38.1 writes threshold files with those replaced by
 // "_" but looks them up by the raw name, so `thresholds check` would find nothing.
 import Benchmark

@@ -1,7 +1,7 @@
 // The per-call DSP of one 16 kHz leg bridged to an 8 kHz peer, both directions, one 20 ms frame at a time.
 import PatchbayDSP
 
-/// QUALITY.md's "DSP for one 16 kHz call, both directions, per 20 ms".
+/// docs/QUALITY.md's "DSP for one 16 kHz call, both directions, per 20 ms".
 ///
 /// Inbound (caller -> peer): 640-byte LE frame -> ring -> readFrame (320) -> DTMF detection
 /// -> resample 16k -> 8k (160 samples for the 8 kHz peer).
