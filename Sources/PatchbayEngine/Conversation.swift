@@ -31,9 +31,6 @@ final class Conversation {
 
     var isEmpty: Bool { legs.isEmpty }
 
-    /// Whether any of the conversation's audio can take the direct route (two legs).
-    var mayForward: Bool { legs.count == 2 }
-
     /// Adds a leg, raising the conversation's rate if the leg's is higher.
     func add(_ leg: Leg, detectDTMF: Bool) throws(ResamplerError) {
         let newRate = max(rate, leg.sampleRate)
@@ -150,9 +147,8 @@ final class Conversation {
     /// Runs with the shard's media lock held; allocates nothing. Publishing an event (a DTMF digit, a
     /// finished player) and waking a leg's writer (`LegWaker`) take short locks of their own.
     func tick(now: Int64, metrics: EngineMetrics, events: EventHub) {
-        updateRoutes()
         if legs.count == 2 {
-            forward(now: now, metrics: metrics, events: events)
+            forward(now: now, metrics: metrics, events: events)  // chooses the routes for this tick too
             if legs[0].media?.forwardsDirectly == true {
                 concealDirect(from: legs[0], to: legs[1], now: now, metrics: metrics, events: events)
             }

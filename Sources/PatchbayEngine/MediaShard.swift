@@ -90,8 +90,7 @@ final class MediaShard: @unchecked Sendable {
     /// the lock for.
     func arrived(_ leg: Leg) {
         let forwarded: Void? = media.withLockIfAvailable { _ in
-            guard let conversation = leg.conversation, conversation.mayForward else { return }
-            conversation.forward(now: now(), metrics: metrics, events: events)
+            leg.conversation?.forward(now: now(), metrics: metrics, events: events)
         }
         if forwarded == nil {
             metrics.arrivalsDeferred.add()
@@ -153,8 +152,7 @@ final class MediaShard: @unchecked Sendable {
         media.withLock { _ in
             let now = now()
             arrivals.drain { leg in
-                guard let conversation = leg.conversation, conversation.mayForward else { return }
-                conversation.forward(now: now, metrics: metrics, events: events)
+                leg.conversation?.forward(now: now, metrics: metrics, events: events)
             }
         }
     }
