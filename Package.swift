@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries from Debian: libspeexdsp-dev, libsndfile1-dev, libopus-dev.
@@ -52,6 +54,7 @@ let package = Package(
             dependencies: [
                 "PatchbayDSP", "PatchbayCodecs",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings),
         .target(
@@ -66,6 +69,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings),
         .target(
@@ -105,7 +110,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayEngineTests",
-            dependencies: ["PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayTestSupport"],
+            dependencies: [
+                "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayTestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayConformanceTests",

@@ -51,26 +51,32 @@ public final class SampleRing: @unchecked Sendable {
     // MARK: Producer
 
     /// Appends samples, dropping the oldest unread audio if there is not enough room.
-    public func write(_ samples: UnsafeBufferPointer<Int16>) {
+    /// - Returns: how many samples were lost to make room (0 unless the ring overflowed).
+    @discardableResult
+    public func write(_ samples: UnsafeBufferPointer<Int16>) -> Int {
         write(count: samples.count) { slot, i in slot = samples[i] }
     }
 
     /// Appends little-endian PCM16 samples decoded straight from the bytes of a frame.
-    public func write(_ frame: PCM16LittleEndian) {
+    /// - Returns: how many samples were lost to make room (0 unless the ring overflowed).
+    @discardableResult
+    public func write(_ frame: PCM16LittleEndian) -> Int {
         write(count: frame.count) { slot, i in slot = frame[i] }
     }
 
     /// Appends `count` samples of silence (used to conceal a lost frame).
-    public func writeSilence(count: Int) {
+    /// - Returns: how many samples were lost to make room (0 unless the ring overflowed).
+    @discardableResult
+    public func writeSilence(count: Int) -> Int {
         write(count: count) { slot, _ in slot = 0 }
     }
 
     @inline(__always)
-    private func write(count total: Int, _ fill: (inout Int16, Int) -> Void) {
-        guard total > 0 else { return }
+    private func write(count total: Int, _ fill: (inout Int16, Int) -> Void) -> Int {
+        guard total > 0 else { return 0 }
         // More than the ring can hold: only the newest `capacity` samples can survive.
         let skip = max(0, total - capacity)
-        if skip > 0 { droppedSamples.add(skip, ordering: .relaxed) }
+        var lost = skip
         let n = total - skip
         let w = writeIndex.load(ordering: .relaxed)
         var r = readIndex.load(ordering: .acquiring)
@@ -79,7 +85,7 @@ public final class SampleRing: @unchecked Sendable {
             let (exchanged, original) = readIndex.compareExchange(
                 expected: r, desired: newRead, ordering: .acquiringAndReleasing)
             if exchanged {
-                droppedSamples.add(newRead - r, ordering: .relaxed)
+                lost += newRead - r
                 break
             }
             r = original
@@ -88,6 +94,8 @@ public final class SampleRing: @unchecked Sendable {
             fill(&storage[(w &+ i) & mask], skip + i)
         }
         writeIndex.store(w + n, ordering: .releasing)
+        if lost > 0 { droppedSamples.add(lost, ordering: .relaxed) }
+        return lost
     }
 
     // MARK: Consumer

@@ -118,7 +118,7 @@ final class Conversation {
             let frame = UnsafeMutableBufferPointer(rebasing: media.legFrame[0..<n])
             frame.update(repeating: 0)
             source.framesConcealed.add()
-            metrics.framesConcealed.add()
+            metrics.framesConcealed.increment()
             detectDTMF(source, media, frame, metrics: metrics, events: events)
             sendDirect(frame, from: media, to: listener, silence: true, now: now, metrics: metrics)
         }
@@ -133,10 +133,11 @@ final class Conversation {
         guard let out = listener.media else { return }
         let output = UnsafeMutableBufferPointer(rebasing: out.output[0..<out.frameSamples])
         media.convertDirect(UnsafeBufferPointer(frame), into: output)
-        listener.outbound.write(UnsafeBufferPointer(output))
+        let lost = listener.outbound.write(UnsafeBufferPointer(output))
+        if lost > 0 { metrics.ringOverflowSamples.increment(by: lost) }
         out.pacer.sent(at: now, silence: silence)
         listener.framesOut.add()
-        metrics.framesOut.add()
+        metrics.framesOut.increment()
         listener.waker.signal(listener)
     }
 
@@ -203,7 +204,7 @@ final class Conversation {
             left -= got
         }
         leg.samplesDropped.add(drop - left)
-        metrics.samplesDropped.add(drop - left)
+        metrics.samplesDropped.increment(by: drop - left)
     }
 
     /// Latency that only grows: a frame that misses its turn is concealed, and the leg then carries one
@@ -219,8 +220,8 @@ final class Conversation {
         if media.leastInboundDepth >= (keeping + 1) * n {
             let skipped = leg.inbound.read(into: UnsafeMutableBufferPointer(rebasing: media.scratch[0..<n]))
             leg.samplesDropped.add(skipped)
-            metrics.samplesDropped.add(skipped)
-            metrics.framesTrimmed.add()
+            metrics.samplesDropped.increment(by: skipped)
+            metrics.framesTrimmed.increment()
         }
         media.leastInboundDepth = Int.max
         media.depthWindowTicks = 0
@@ -231,7 +232,7 @@ final class Conversation {
     ) {
         guard media.detector != nil else { return }
         media.detector!.process(UnsafeBufferPointer(frame)) { detection in
-            metrics.dtmfDetected.add()
+            metrics.dtmfDetected.increment()
             events.publish(
                 EngineEvent(
                     leg: leg.id, conversation: name,
@@ -250,7 +251,7 @@ final class Conversation {
         let real = leg.inbound.readFrame(into: frame)
         if real < n {
             leg.framesConcealed.add()
-            metrics.framesConcealed.add()
+            metrics.framesConcealed.increment()
         }
         detectDTMF(leg, media, frame, metrics: metrics, events: events)
     }
@@ -276,13 +277,14 @@ final class Conversation {
         }
         let output = UnsafeMutableBufferPointer(rebasing: media.output[0..<n])
         let report = media.bus.render(into: output)
-        if report.saturatedSamples > 0 { metrics.samplesSaturated.add(report.saturatedSamples) }
-        if report.limited { metrics.framesLimited.add() }
-        leg.outbound.write(UnsafeBufferPointer(output))
+        if report.saturatedSamples > 0 { metrics.samplesSaturated.increment(by: report.saturatedSamples) }
+        if report.limited { metrics.framesLimited.increment() }
+        let lost = leg.outbound.write(UnsafeBufferPointer(output))
+        if lost > 0 { metrics.ringOverflowSamples.increment(by: lost) }
         // Should the leg's source go direct next, its pacer knows this frame went now.
         media.pacer.sent(at: now, silence: false)
         leg.framesOut.add()
-        metrics.framesOut.add()
+        metrics.framesOut.increment()
         leg.waker.signal(leg)
     }
 }

@@ -1,3 +1,4 @@
+public import CoreMetrics
 import Dispatch
 public import Foundation
 public import Logging
@@ -39,14 +40,18 @@ public final class Engine: Sendable {
         /// The time in nanoseconds of a monotonic clock, for pacing audio on the direct route (tests that
         /// drive the engine tick by tick pass a clock of their own).
         public var now: @Sendable () -> Int64
+        /// Where the engine's metrics go (swift-metrics; the global `MetricsSystem.factory` by default).
+        public var metricsFactory: any MetricsFactory
 
         public init(
             shards: Int = ProcessInfo.processInfo.activeProcessorCount, detectDTMF: Bool = true,
-            now: @escaping @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds) }
+            now: @escaping @Sendable () -> Int64 = { Int64(DispatchTime.now().uptimeNanoseconds) },
+            metricsFactory: any MetricsFactory = MetricsSystem.factory
         ) {
             self.shards = max(1, shards)
             self.detectDTMF = detectDTMF
             self.now = now
+            self.metricsFactory = metricsFactory
         }
     }
 
@@ -60,7 +65,7 @@ public final class Engine: Sendable {
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "patchbay.engine")) {
         self.configuration = configuration
         self.logger = logger
-        let metrics = EngineMetrics()
+        let metrics = EngineMetrics(factory: configuration.metricsFactory)
         let events = EventHub()
         self.metrics = metrics
         self.events = events
@@ -109,18 +114,10 @@ public final class Engine: Sendable {
         events.publish(EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .legStarted))
     }
 
-    /// Samples lost because a leg's ring overflowed (a peer sending faster than real time past what its
-    /// inbound ring holds, or a shard producing for a peer that is not drained): every ring, of legs
-    /// attached now and of legs that have ended. Monotonic, for `/metrics`.
-    public var ringOverflowSamples: Int {
-        metrics.retiredRingOverflow.value + registry.all.reduce(0) { $0 + $1.inbound.dropped + $1.outbound.dropped }
-    }
-
     /// Ends a leg: it leaves its conversation and "leg ended" is published with `reason`. Exactly once
     /// per leg, whoever calls it first (later calls do nothing).
     public func detach(_ leg: Leg, reason: LegEndReason) {
         guard leg.markEnded(), registry.remove(leg.id) != nil else { return }
-        metrics.retiredRingOverflow.add(leg.inbound.dropped + leg.outbound.dropped)
         metrics.legsActive.decrement()
         if !leg.isEcho { shard(for: leg).detach(leg) }
         events.publish(
@@ -231,7 +228,7 @@ public final class Engine: Sendable {
 
     /// Records a DTMF digit the peer reported (`websocket:dtmf`).
     public func peerReportedDTMF(_ digit: Character, durationMilliseconds: Int, on leg: Leg) {
-        metrics.dtmfReported.add()
+        metrics.dtmfReported.increment()
         events.publish(
             EngineEvent(
                 leg: leg.id, conversation: leg.conversationName,

@@ -114,7 +114,8 @@ public final class Leg: @unchecked Sendable {
     /// `Engine.attach`): it goes into the leg's ring, and the shard is told, so that a frame with a
     /// direct route leaves at once.
     public func receive(_ frame: PCM16LittleEndian) {
-        inbound.write(frame)
+        let lost = inbound.write(frame)
+        if lost > 0 { shard?.metrics.ringOverflowSamples.increment(by: lost) }
         framesIn.add()
         if forwardsDirectly.load(ordering: .relaxed) { shard?.arrived(self) }
     }

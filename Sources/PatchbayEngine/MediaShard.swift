@@ -20,7 +20,7 @@ final class MediaShard: @unchecked Sendable {
 
     let index: Int
     let queue: DispatchQueue
-    private let metrics: EngineMetrics
+    let metrics: EngineMetrics
     private let events: EventHub
     private let logger: Logger
     private let detectDTMF: Bool
@@ -65,10 +65,15 @@ final class MediaShard: @unchecked Sendable {
             t.schedule(
                 deadline: DispatchTime(uptimeNanoseconds: schedule.nextDue),
                 repeating: .nanoseconds(Int(TickSchedule.periodNanoseconds)), leeway: .nanoseconds(0))
-            t.setEventHandler { [unowned self] in fire() }
+            // Weak: an engine dropped without `shutdown` must not leave a timer firing into freed memory.
+            t.setEventHandler { [weak self] in self?.fire() }
             t.activate()
             timer = t
         }
+    }
+
+    deinit {
+        timer?.cancel()
     }
 
     func stop() {
@@ -93,7 +98,7 @@ final class MediaShard: @unchecked Sendable {
             leg.conversation?.forward(now: now(), metrics: metrics, events: events)
         }
         if forwarded == nil {
-            metrics.arrivalsDeferred.add()
+            metrics.arrivalsDeferred.increment()
             arrivals.signal(leg)
         }
     }
@@ -161,12 +166,12 @@ final class MediaShard: @unchecked Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         let wake = schedule.wake(at: started)
         guard wake.ticks > 0 else { return }
-        if wake.skipped > 0 { metrics.ticksSkipped.add(wake.skipped) }
-        metrics.tickLateness.observe(Double(wake.latenessNanoseconds) / 1e9)
-        if wake.latenessNanoseconds > 1_000_000 { metrics.ticksLate.add() }
+        if wake.skipped > 0 { metrics.ticksSkipped.increment(by: wake.skipped) }
+        metrics.tickLateness.recordNanoseconds(Int64(wake.latenessNanoseconds))
+        if wake.latenessNanoseconds > 1_000_000 { metrics.ticksLate.increment() }
         for _ in 0..<wake.ticks {
             tickConversations()
         }
-        metrics.tickDuration.observe(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        metrics.tickDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
     }
 }

@@ -14,7 +14,9 @@ import Synchronization
 public final class GatewayServer: Sendable {
     public let configuration: ServerConfiguration
     public let engine: Engine
-    let metrics = ServerMetrics()
+    let metrics: ServerMetrics
+    /// Where every metric of this gateway is registered, rendered at `/metrics`.
+    let prometheus = PrometheusExport(descriptions: EngineMetrics.descriptions + ServerMetrics.descriptions)
     let gate: UpgradeGate
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
@@ -38,8 +40,11 @@ public final class GatewayServer: Sendable {
         self.logger = logger
         let cores = System.coreCount
         engine = Engine(
-            configuration: .init(shards: configuration.shards == 0 ? cores : configuration.shards, detectDTMF: configuration.detectDTMF),
+            configuration: .init(
+                shards: configuration.shards == 0 ? cores : configuration.shards, detectDTMF: configuration.detectDTMF,
+                metricsFactory: prometheus),
             logger: logger)
+        metrics = ServerMetrics(factory: prometheus)
         gate = UpgradeGate(configuration: configuration)
         fetcher = StreamFetcher()
         group = MultiThreadedEventLoopGroup(numberOfThreads: cores)
@@ -76,9 +81,6 @@ public final class GatewayServer: Sendable {
     /// - Returns: the address bound (the port is real even when the configuration asked for 0).
     @discardableResult
     public func start() async throws -> SocketAddress {
-        engine.start()
-        decodePool.start()
-        forwardDetectedDigits()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -87,7 +89,12 @@ public final class GatewayServer: Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.configure(channel) }
             }
+        // Bound first: a port in use fails here, before any clock or task is started that would then
+        // have to be stopped again.
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        engine.start()
+        decodePool.start()
+        forwardDetectedDigits()
         serverChannel.withLock { $0 = channel }
         let address = channel.localAddress!
         logger.info(
@@ -113,10 +120,10 @@ public final class GatewayServer: Sendable {
                 switch gate.verdict(for: head, openConnections: metrics.connectionsOpen.value) {
                 case .accept: return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
                 case .unauthorized:
-                    metrics.upgradesUnauthorized.add()
+                    metrics.upgradesUnauthorized.increment()
                     logger.notice("refused an upgrade without valid auth", metadata: ["path": "\(head.uri)"])
                 case .overCapacity:
-                    metrics.upgradesOverCapacity.add()
+                    metrics.upgradesOverCapacity.increment()
                     logger.warning("refused an upgrade at capacity", metadata: ["max_legs": "\(gate.maxLegs)"])
                 case .unknownPath:
                     break
@@ -240,7 +247,7 @@ public final class GatewayServer: Sendable {
                 for leg in engine.legs(inConversation: event.conversation) where leg.id != event.leg {
                     guard let transport = leg.transport as? ChannelLegTransport, transport.forwardsDTMF else { continue }
                     transport.send(text: text)
-                    metrics.dtmfEventsSent.add()
+                    metrics.dtmfEventsSent.increment()
                 }
             }
         }

@@ -41,9 +41,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case (.GET, "/metrics"):
             send(
                 .ok, contentType: "text/plain; version=0.0.4",
-                body: PrometheusText.render(
-                    engine: server.engine.metrics, ringOverflowSamples: server.engine.ringOverflowSamples, server: server.metrics), head: head,
-                context: context)
+                body: String(decoding: server.prometheus.render(), as: UTF8.self), head: head, context: context)
         case (_, "/health"), (_, "/metrics"):
             send(.methodNotAllowed, body: "use GET\n", head: head, context: context)
         default:

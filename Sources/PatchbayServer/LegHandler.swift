@@ -139,7 +139,7 @@ final class LegHandler: ChannelInboundHandler {
         housekeeping = nil
         switch reason {
         case .policy(let code, let why):
-            setup.metrics.legsClosedByPolicy.add()
+            setup.metrics.legsClosedByPolicy.increment()
             logger.notice("closing leg", metadata: ["code": "\(code)", "reason": "\(why)"])
         case .hungUp(let why):
             logger.notice("closing leg", metadata: ["code": "1000", "reason": "\(why)"])
@@ -164,18 +164,18 @@ final class LegHandler: ChannelInboundHandler {
     private func dropped(_ drop: LegLifecycle.Drop) {
         switch drop {
         case .overRate:
-            setup.metrics.messagesOverRate.add()
-            setup.engine.metrics.framesRejected.add()
+            setup.metrics.messagesOverRate.increment()
+            setup.engine.metrics.framesRejected.increment()
             problem("dropped a message over the rate limit", ["limit_per_second": "\(setup.limits.maxMessagesPerSecond)"])
         case .wrongSize(let bytes, let expected):
-            setup.metrics.framesWrongSize.add()
-            setup.engine.metrics.framesRejected.add()
+            setup.metrics.framesWrongSize.increment()
+            setup.engine.metrics.framesRejected.increment()
             problem("dropped a binary message of the wrong size", ["bytes": "\(bytes)", "expected": "\(expected)"])
         case .beforeConnected:
-            setup.metrics.messagesInvalid.add()
+            setup.metrics.messagesInvalid.increment()
             problem("ignored a text message before websocket:connected", [:])
         case .repeatedConnected:
-            setup.metrics.messagesInvalid.add()
+            setup.metrics.messagesInvalid.increment()
             problem("ignored a second websocket:connected", [:])
         }
     }
@@ -220,8 +220,8 @@ final class LegHandler: ChannelInboundHandler {
             // The frame goes straight back: bit-exact, and no later than it takes to write it.
             leg.framesIn.add()
             leg.framesOut.add()
-            setup.engine.metrics.framesIn.add()
-            setup.engine.metrics.framesOut.add()
+            setup.engine.metrics.framesIn.increment()
+            setup.engine.metrics.framesOut.increment()
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: frame.unmaskedData)), promise: nil)
             return
         }
@@ -230,7 +230,7 @@ final class LegHandler: ChannelInboundHandler {
         } else {
             frame.data.withUnsafeReadableBytes { leg.receive(PCM16LittleEndian($0)) }
         }
-        setup.engine.metrics.framesIn.add()
+        setup.engine.metrics.framesIn.increment()
     }
 
     private func receiveText(_ text: String, at now: Int64) {
@@ -253,10 +253,10 @@ final class LegHandler: ChannelInboundHandler {
         case (.accept, .success(let message)):
             dispatch(message)
         case (.accept, .failure(let e)), (.drop(.beforeConnected), .failure(let e)):
-            setup.metrics.messagesInvalid.add()
+            setup.metrics.messagesInvalid.increment()
             problem("ignored an invalid text message", ["reason": "\(e.description)"])
         case (.close, .failure):
-            setup.metrics.messagesInvalid.add()
+            setup.metrics.messagesInvalid.increment()
             perform(action)
         default:
             perform(action)
@@ -314,7 +314,7 @@ final class LegHandler: ChannelInboundHandler {
                 dropped += leg.outbound.read(into: frame)
             }
             leg.samplesDropped.add(dropped)
-            setup.engine.metrics.samplesDropped.add(dropped)
+            setup.engine.metrics.samplesDropped.increment(by: dropped)
             return
         }
         var wrote = false

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import PatchbayDSP
 import PatchbayEngine
 import Synchronization
@@ -25,11 +26,18 @@ final class EngineHarness {
     let clock = ManualClock()
     let engine: Engine
     let events: EventLog
+    /// The engine's metrics, as swift-metrics reports them.
+    let metrics = TestMetrics()
 
     init(detectDTMF: Bool = false) {
         let clock = clock
-        engine = Engine(configuration: .init(shards: 1, detectDTMF: detectDTMF, now: { clock.now }))
+        engine = Engine(configuration: .init(shards: 1, detectDTMF: detectDTMF, now: { clock.now }, metricsFactory: metrics))
         events = EventLog(engine.events.subscribe())
+    }
+
+    /// What the engine has counted in the counter `label` (0 before its first increment).
+    func count(_ label: String) -> Int64 {
+        (try? metrics.expectCounter(label).totalValue) ?? 0
     }
 
     deinit {

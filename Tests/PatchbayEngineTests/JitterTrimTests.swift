@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import PatchbayDSP
 import PatchbayEngine
 import Testing
@@ -12,8 +13,9 @@ import Testing
 
     /// An engine that is never started (ticks run when the test says) with one three-leg conversation,
     /// so that audio takes the mixing tick (two legs would pass it on directly; see `DirectRouteTests`).
-    private func conversation() -> (Engine, Leg, Leg) {
-        let engine = Engine(configuration: .init(shards: 1, detectDTMF: false))
+    private func conversation() -> (Engine, Leg, Leg, TestMetrics) {
+        let metrics = TestMetrics()
+        let engine = Engine(configuration: .init(shards: 1, detectDTMF: false, metricsFactory: metrics))
         let transport = Unconnected()
         let waker = LegWaker {}
         let talker = Leg(conversationName: "c", sampleRate: 16000, transport: transport, waker: waker)
@@ -23,7 +25,7 @@ import Testing
         engine.attach(listener)
         engine.attach(third)
         engine.synchronize(with: talker.id)
-        return (engine, talker, listener)
+        return (engine, talker, listener, metrics)
     }
 
     /// Sends frame `k` of a ramp (each sample carries its frame number), as the peer would.
@@ -41,7 +43,7 @@ import Testing
 
     @Test("a surplus frame held for a whole second is trimmed once, and the delay drops by one frame")
     func trimsPersistentSurplus() {
-        let (engine, talker, listener) = conversation()
+        let (engine, talker, listener, metrics) = conversation()
         // One frame arrives late: the tick conceals it, and from then on a second frame always waits.
         send(1, to: talker)
         send(2, to: talker)
@@ -53,7 +55,7 @@ import Testing
             send(k, to: talker)
             k += 1
         }
-        #expect(engine.metrics.framesTrimmed.value == 1)
+        #expect((try? metrics.expectCounter("patchbay_frames_trimmed_total").totalValue) == 1)
         #expect(delays.prefix(40).allSatisfy { $0 == 2 }, "\(delays.prefix(40))")
         #expect(delays.suffix(60).allSatisfy { $0 == 1 }, "\(delays.suffix(60))")
         engine.shutdown()
@@ -61,7 +63,7 @@ import Testing
 
     @Test("a queue that ran dry within the second is not trimmed: that depth was needed")
     func keepsNeededDepth() {
-        let (engine, talker, _) = conversation()
+        let (engine, talker, _, metrics) = conversation()
         send(1, to: talker)
         send(2, to: talker)
         var k = 3
@@ -77,7 +79,7 @@ import Testing
                 k += 1
             }
         }
-        #expect(engine.metrics.framesTrimmed.value == 0)
+        #expect((try? metrics.expectCounter("patchbay_frames_trimmed_total").totalValue) ?? 0 == 0)
         #expect(talker.framesConcealed.value == 0)
         engine.shutdown()
     }

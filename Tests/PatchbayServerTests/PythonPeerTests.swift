@@ -50,9 +50,9 @@ import Testing
         }
         let seen = await collector.value
         watchdog.cancel()
-        let metrics = engine.metrics
-        let (framesIn, framesRejected) = (metrics.framesIn.value, metrics.framesRejected.value)
-        let (reportedCount, detectedCount) = (metrics.dtmfReported.value, metrics.dtmfDetected.value)
+        let metrics = try await fetchMetrics(gateway)
+        let (framesIn, framesRejected) = (Int(metrics["patchbay_frames_in_total"] ?? -1), Int(metrics["patchbay_frames_rejected_total"] ?? -1))
+        let (reportedCount, detectedCount) = (Int(metrics["patchbay_dtmf_reported_total"] ?? -1), Int(metrics["patchbay_dtmf_detected_total"] ?? -1))
         await gateway.stop()
 
         #expect(!run.timedOut, "voice_api_peer.py \(scenario) still running after \(Self.scriptTimeout): killed\n\(run.output)")
