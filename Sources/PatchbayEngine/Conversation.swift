@@ -18,6 +18,14 @@ final class Conversation {
     /// The sum of every unmuted leg's frame at the conversation's rate.
     private let sum: UnsafeMutableBufferPointer<Int32>
 
+    // The shard's clock: the conversation ticks at `slot` (of `TickPhase.slots`) of each 20 ms period,
+    // moved to follow its legs' arrivals (`observeArrivals`).
+    var slot = 0
+    /// The shard clock step of the last clocked tick (0 before the first).
+    var lastStep: UInt64 = 0
+    private var windowTicks = 0
+    private var timed = false
+
     init(name: String, rate: Int) {
         self.name = name
         self.rate = rate
@@ -79,11 +87,15 @@ final class Conversation {
         setForwardsDirectly(legs[1], !legs[1].isMuted && !legs[0].isEarmuffed && a.players.isEmpty)
     }
 
-    /// Sets the leg's route, and tells its I/O whether arrivals should wake the shard.
+    /// Sets the leg's route, and tells its I/O whether arrivals should wake the shard. A listener whose
+    /// audio now comes straight from this leg starts with full pacing credit (`DirectPacer.refill`).
     private func setForwardsDirectly(_ leg: Leg, _ direct: Bool) {
         guard let media = leg.media, media.forwardsDirectly != direct else { return }
         media.forwardsDirectly = direct
         leg.forwardsDirectly.store(direct, ordering: .relaxed)
+        if direct, legs.count == 2 {
+            (legs[0] === leg ? legs[1] : legs[0]).media?.pacer.refill()
+        }
     }
 
     // MARK: The direct route
@@ -139,6 +151,29 @@ final class Conversation {
         listener.framesOut.add()
         metrics.framesOut.increment()
         listener.waker.signal(listener)
+    }
+
+    // MARK: Timing
+
+    /// After each clocked tick: samples the legs' last arrivals and, at the end of each window (five
+    /// ticks for a new conversation, then a second), returns the slot to tick at from now on: just after
+    /// the arrivals when the tick mixes, away from them when both legs take the direct route.
+    func observeArrivals(epoch: UInt64) -> Int? {
+        for leg in legs {
+            leg.media?.arrivals.observe(arrival: leg.lastArrival.load(ordering: .relaxed), epoch: epoch)
+        }
+        windowTicks += 1
+        guard windowTicks >= (timed ? LegMedia.trimWindowTicks : 5) else { return nil }
+        windowTicks = 0
+        timed = true
+        for leg in legs {
+            guard let media = leg.media else { continue }
+            media.arrivalPhase = media.arrivals.take()
+        }
+        let arrivals = legs.lazy.compactMap { $0.media?.arrivalPhase }
+        let direct = legs.count == 2 && legs.allSatisfy { $0.media?.forwardsDirectly == true }
+        return direct
+            ? TickPhase.retimeDirect(current: slot, arrivals: arrivals) : TickPhase.retime(current: slot, arrivals: arrivals)
     }
 
     // MARK: The mixing tick

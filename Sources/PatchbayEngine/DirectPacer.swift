@@ -47,6 +47,16 @@ struct DirectPacer: Equatable, Sendable {
         return now - lastSent >= wait
     }
 
+    /// Full credit again, when the listener's audio starts to come straight from its source (it came
+    /// from the mixing tick until now). Without it the credit left by the tick's sends would be spent
+    /// at a phase of its own: a source whose frames arrive a little before that phase would find its
+    /// frames held back for credit, each until the next arrival, a period late for the rest of the call.
+    /// With full credit the pacer allows one frame ahead, so arrival jitter never holds a frame back.
+    mutating func refill() {
+        credit = Self.maximumCredit
+        creditTime = nil
+    }
+
     /// Records a frame sent at `now` (`silence` when it stood in for a missing one).
     mutating func sent(at now: Int64, silence: Bool) {
         credit = max(0, credit(at: now) - Self.period)

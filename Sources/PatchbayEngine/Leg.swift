@@ -1,3 +1,4 @@
+import Dispatch
 public import Foundation
 public import PatchbayDSP
 import Synchronization
@@ -49,6 +50,9 @@ public final class Leg: @unchecked Sendable {
     /// The leg's audio takes the direct route now (set by its shard): only then does an arrival need
     /// to wake the shard; on the mixing tick the audio waits in the ring for the tick anyway.
     let forwardsDirectly = Atomic<Bool>(false)
+    /// When the last frame arrived (`DispatchTime` uptime ns; 0 before the first): the shard times a
+    /// mixing conversation's tick to follow its legs' arrivals (`TickPhase`).
+    let lastArrival = Atomic<UInt64>(0)
 
     /// Frames each ring holds at least.
     static let ringFrames = 8
@@ -114,6 +118,7 @@ public final class Leg: @unchecked Sendable {
     /// `Engine.attach`): it goes into the leg's ring, and the shard is told, so that a frame with a
     /// direct route leaves at once.
     public func receive(_ frame: PCM16LittleEndian) {
+        lastArrival.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
         let lost = inbound.write(frame)
         if lost > 0 { shard?.metrics.ringOverflowSamples.increment(by: lost) }
         framesIn.add()

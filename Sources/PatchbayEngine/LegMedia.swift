@@ -17,6 +17,10 @@ final class LegMedia {
     var forwardsDirectly = false
     /// Paces what the leg hears on the direct route (and learns of frames the mix sent it).
     var pacer = DirectPacer()
+    /// When the leg's frames arrive in the 20 ms period, sampled at the conversation's ticks.
+    var arrivals = TickPhase.Window()
+    /// The latest arrival phase of the last window, or nil if none arrived in it.
+    var arrivalPhase: Int64?
     var bus: MixBus
     var players: [Player] = []
     /// The fewest inbound samples waiting at any tick of the current trim window, and the window's ticks

@@ -4,11 +4,15 @@ import Logging
 import PatchbayDSP
 import Synchronization
 
-/// A serial Dispatch queue with one 20 ms clock that ticks every conversation it owns, in one batch.
+/// A serial Dispatch queue with one clock that ticks every conversation it owns once per 20 ms.
 ///
-/// The clock is absolute (`TickSchedule`): a late wake-up runs the ticks that fell due and skips what is
-/// too far behind, so every leg still gets one frame per 20 ms of wall time and the shard never drifts.
-/// Lateness and tick cost are recorded in `EngineMetrics`.
+/// The clock steps in milliseconds: each conversation ticks at one of the 20 slots of the 20 ms period,
+/// the one just after its legs' frames arrive (`TickPhase`), so a frame waiting for the mix waits a
+/// millisecond or two, not up to a whole period. The shard sleeps until the next slot that has a
+/// conversation. The clock is absolute (`TickSchedule`): a late wake-up runs the steps that fell due and
+/// skips what is more than 100 ms behind, so every leg still gets one frame per 20 ms of wall time and
+/// the shard never drifts; a conversation ticks at most once per 20 steps, so it never bursts (moving to
+/// another slot makes one period longer, never shorter). Lateness and cost are in `EngineMetrics`.
 ///
 /// Media state (conversations, legs' DSP, players) is guarded by `media`, a lock the shard holds while it
 /// ticks or changes it. An event loop that receives audio on the direct route takes the lock only if it
@@ -25,8 +29,10 @@ final class MediaShard: @unchecked Sendable {
     private let logger: Logger
     private let detectDTMF: Bool
     private var timer: (any DispatchSourceTimer)?
-    private var schedule = TickSchedule(epoch: 0)
+    private var schedule = MediaShard.clock(epoch: 0)
     private var conversations: [Conversation] = []
+    /// The conversations ticking at each slot of the period.
+    private var slots = [[Conversation]](repeating: [], count: TickPhase.slots)
     private var conversationsByName: [String: Conversation] = [:]
     private var tickItem: DispatchWorkItem!
     private let now: @Sendable () -> Int64
@@ -61,10 +67,8 @@ final class MediaShard: @unchecked Sendable {
         queue.async { [self] in
             guard timer == nil else { return }
             let t = DispatchSource.makeTimerSource(flags: .strict, queue: queue)
-            schedule = TickSchedule(epoch: DispatchTime.now().uptimeNanoseconds)
-            t.schedule(
-                deadline: DispatchTime(uptimeNanoseconds: schedule.nextDue),
-                repeating: .nanoseconds(Int(TickSchedule.periodNanoseconds)), leeway: .nanoseconds(0))
+            schedule = Self.clock(epoch: DispatchTime.now().uptimeNanoseconds)
+            t.schedule(deadline: DispatchTime(uptimeNanoseconds: schedule.nextDue), repeating: .never, leeway: .nanoseconds(0))
             // Weak: an engine dropped without `shutdown` must not leave a timer firing into freed memory.
             t.setEventHandler { [weak self] in self?.fire() }
             t.activate()
@@ -113,6 +117,9 @@ final class MediaShard: @unchecked Sendable {
                 conversation = Conversation(name: leg.conversationName, rate: leg.sampleRate)
                 conversationsByName[leg.conversationName] = conversation
                 conversations.append(conversation)
+                // The next slot, until its legs' arrivals say which.
+                conversation.slot = Int((schedule.ticksDone + 1) % UInt64(TickPhase.slots))
+                slots[conversation.slot].append(conversation)
                 metrics.conversationsActive.increment()
             }
             do {
@@ -131,6 +138,7 @@ final class MediaShard: @unchecked Sendable {
             if conversation.isEmpty {
                 conversationsByName[leg.conversationName] = nil
                 conversations.removeAll { $0 === conversation }
+                slots[conversation.slot].removeAll { $0 === conversation }
                 metrics.conversationsActive.decrement()
             }
         }
@@ -162,15 +170,60 @@ final class MediaShard: @unchecked Sendable {
         }
     }
 
+    /// The shard's clock: 1 ms steps (`TickPhase.slotNanoseconds`), catching up at most 100 ms, a step
+    /// due within 0.2 ms counting as due.
+    private static func clock(epoch: UInt64) -> TickSchedule {
+        TickSchedule(
+            epoch: epoch, period: UInt64(TickPhase.slotNanoseconds), maximumCatchUp: 100, earlyTolerance: 200_000)
+    }
+
     private func fire() {
         let started = DispatchTime.now().uptimeNanoseconds
         let wake = schedule.wake(at: started)
-        guard wake.ticks > 0 else { return }
-        if wake.skipped > 0 { metrics.ticksSkipped.increment(by: wake.skipped) }
-        metrics.tickLateness.recordNanoseconds(Int64(wake.latenessNanoseconds))
-        if wake.latenessNanoseconds > 1_000_000 { metrics.ticksLate.increment() }
-        for _ in 0..<wake.ticks {
-            tickConversations()
+        if wake.ticks > 0 { run(wake, started: started) }
+        // Sleep until the next step with a conversation (at most one period: one may join meanwhile).
+        var next = schedule.ticksDone + 1
+        while next < schedule.ticksDone + UInt64(TickPhase.slots), slots[Int(next % UInt64(TickPhase.slots))].isEmpty {
+            next += 1
+        }
+        timer?.schedule(deadline: DispatchTime(uptimeNanoseconds: schedule.due(next)), repeating: .never, leeway: .nanoseconds(0))
+    }
+
+    private func run(_ wake: TickSchedule.Wake, started: UInt64) {
+        let steps = UInt64(TickPhase.slots)
+        if wake.skipped > 0 { metrics.ticksSkipped.increment(by: (wake.skipped + TickPhase.slots - 1) / TickPhase.slots) }
+        var timedLateness = false
+        media.withLock { _ in
+            for step in wake.first..<(wake.first + UInt64(wake.ticks)) {
+                let slot = Int(step % steps)
+                guard !slots[slot].isEmpty else { continue }
+                if !timedLateness {
+                    // Against the first step that had work (the one the timer was set for).
+                    timedLateness = true
+                    let lateness = started > schedule.due(step) ? started - schedule.due(step) : 0
+                    metrics.tickLateness.recordNanoseconds(Int64(lateness))
+                    if lateness > 1_000_000 { metrics.ticksLate.increment() }
+                }
+                let now = now()
+                var i = 0
+                while i < slots[slot].count {
+                    let conversation = slots[slot][i]
+                    guard conversation.lastStep == 0 || step - conversation.lastStep >= steps else {
+                        i += 1
+                        continue
+                    }
+                    conversation.tick(now: now, metrics: metrics, events: events)
+                    conversation.lastStep = step
+                    if let retimed = conversation.observeArrivals(epoch: schedule.epoch), retimed != slot {
+                        // Later in the period: it ticks there next period (a longer period, never a shorter).
+                        slots[slot].remove(at: i)
+                        conversation.slot = retimed
+                        slots[retimed].append(conversation)
+                        continue
+                    }
+                    i += 1
+                }
+            }
         }
         metrics.tickDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
     }

@@ -48,6 +48,23 @@ import Testing
         #expect(a.framesConcealed.value == 0)
     }
 
+    @Test("a listener switched from the mixing tick to the direct route starts with full credit: the tick's sends hold nothing back")
+    func switchRefillsCredit() {
+        let h = EngineHarness()
+        let a = h.leg()
+        h.tick()  // alone: a hears the tick's (silent) mix
+        h.wait(milliseconds: 10)
+        h.engine.tickNow()  // a tick 10 ms after the last: little credit left
+        _ = h.heard(by: a)
+        let b = h.leg()  // two legs: b's audio goes straight to a
+        h.wait(milliseconds: 5)
+        for k in 0..<5 {
+            h.send(Int16(100 + k), from: b)
+            #expect(h.heard(by: a).map { $0[0] } == [Int16(100 + k)], "frame \(k) held back")
+            h.wait(milliseconds: 20)
+        }
+    }
+
     @Test("when the source falls silent, silence stands in once a frame is 40 ms overdue, then every 20 ms")
     func concealment() {
         let h = EngineHarness()

@@ -11,9 +11,9 @@ import Testing
     func onTime() {
         var s = TickSchedule(epoch: Self.epoch)
         #expect(s.nextDue == Self.epoch + 20 * Self.ms)
-        #expect(s.wake(at: Self.epoch + 20 * Self.ms) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 0))
+        #expect(s.wake(at: Self.epoch + 20 * Self.ms) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 0, first: 1))
         #expect(s.nextDue == Self.epoch + 40 * Self.ms)
-        #expect(s.wake(at: Self.epoch + 40 * Self.ms + 300_000) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 300_000))
+        #expect(s.wake(at: Self.epoch + 40 * Self.ms + 300_000) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 300_000, first: 2))
     }
 
     @Test("a spurious early wake-up runs nothing; within a millisecond of due counts as due")
@@ -22,14 +22,14 @@ import Testing
         #expect(s.wake(at: Self.epoch + 10 * Self.ms).ticks == 0)
         #expect(s.wake(at: Self.epoch + 18 * Self.ms).ticks == 0)
         #expect(s.nextDue == Self.epoch + 20 * Self.ms)
-        #expect(s.wake(at: Self.epoch + 19 * Self.ms + 500_000) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 0))
+        #expect(s.wake(at: Self.epoch + 19 * Self.ms + 500_000) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 0, first: 1))
     }
 
     @Test("a late wake-up runs every tick that fell due, so no frame of wall time is lost")
     func catchUp() {
         var s = TickSchedule(epoch: Self.epoch)
         // 67 ms after the epoch: ticks due at 20, 40 and 60 ms.
-        #expect(s.wake(at: Self.epoch + 67 * Self.ms) == .init(ticks: 3, skipped: 0, latenessNanoseconds: 47 * Self.ms))
+        #expect(s.wake(at: Self.epoch + 67 * Self.ms) == .init(ticks: 3, skipped: 0, latenessNanoseconds: 47 * Self.ms, first: 1))
         #expect(s.nextDue == Self.epoch + 80 * Self.ms)
         #expect(s.wake(at: Self.epoch + 80 * Self.ms).ticks == 1)
     }
@@ -42,9 +42,10 @@ import Testing
         #expect(wake.skipped == 9)
         #expect(wake.ticks == 6)
         #expect(wake.latenessNanoseconds == 105 * Self.ms)
+        #expect(wake.first == 10)
         #expect(s.nextDue == Self.epoch + 320 * Self.ms)
         // The clock stays absolute: the next tick is still on the 20 ms grid.
-        #expect(s.wake(at: Self.epoch + 320 * Self.ms) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 0))
+        #expect(s.wake(at: Self.epoch + 320 * Self.ms) == .init(ticks: 1, skipped: 0, latenessNanoseconds: 0, first: 16))
     }
 
     @Test("over a long run with jittery wake-ups, every 20 ms of wall time gets exactly one tick")
