@@ -11,12 +11,15 @@
 #                  the same with an mp3 stream mixed into every leg (so every leg takes the 20 ms mixing
 #                  tick) and an in-band DTMF digit every 2 s from every leg, reported back as
 #                  websocket:dtmf events (dtmf_events)
+#   trio-mp3       three-leg conversations (one 16 kHz and two 8 kHz legs) with the mp3 mixed into every
+#                  leg: the mixing tick, timed to follow the legs' arrivals; each leg listens for the next
+#                  leg's bursts in its mix (calls are rounded down to a multiple of three)
 #
 # "calls" counts websocket legs. For each target and count it starts the server afresh, runs `patchbay
 # bench` for DURATION, and records the latency, loss, the generator's own lateness and CPU, and the
 # server's CPU per frame (utime+stime from /proc over the run, over frames in + out). The latency judged
 # is the p99 round trip for echo targets and the p99 one-way probe latency for conversations (it
-# includes libspeexdsp's 5 ms filter delay on the 8 kHz leg, and on the mixing tick its 0-20 ms phase;
+# includes libspeexdsp's 5 ms filter delay on the 8 kHz leg, and on the mixing tick the wait for it;
 # STRUCTURAL_MS, default 0, subtracts a fixed amount from it). A count passes an SLO when that figure is
 # within it and no frame, probe, digit or call is lost.
 #
@@ -77,6 +80,7 @@ bench_args() { # target port
         bare-echo | echo) echo "ws://127.0.0.1:$2/echo" ;;
         conversation) echo "ws://127.0.0.1:$2/pair --pair-rate 8000" ;;
         conversation-mp3-dtmf) echo "ws://127.0.0.1:$2/pair-mp3 --pair-rate 8000 --inband-dtmf-every 2s" ;;
+        trio-mp3) echo "ws://127.0.0.1:$2/pair-mp3 --pair-rate 8000 --group-size 3" ;;
     esac
     # Patchbay's own counters: frames that missed their mixing tick (trimmed a second later).
     [ "$1" = bare-echo ] || echo "--metrics-url http://127.0.0.1:$2/metrics"
@@ -87,6 +91,7 @@ printf "\n%-22s %6s %9s %9s %12s %6s %7s %8s %9s %7s %11s\n" target calls p50 p9
 for target in $TARGETS; do
     rm -f "$OUT/$target"-*.json "$OUT/$target"-*.svg "$OUT/$target"-*.txt
     for calls in $CALLS; do
+        [ "$target" = trio-mp3 ] && calls=$((calls - calls % 3))
         port=$(free_port)
         pid=$(start_target "$target" "$port")
         for _ in $(seq 50); do

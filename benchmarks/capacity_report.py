@@ -89,11 +89,12 @@ if "bare-echo" in targets:
             base = capacity[("bare-echo", s)]
             cells.append(f"{capacity[(t, s)] / base:.2f}" if base else "n/a")
         print(f"{t:24}" + "".join(f"{c:>14}" for c in cells))
-    # The conversation target: one-way p99 <= 15 ms against the bare echo's round trip p99 <= 10 ms.
-    if "conversation" in targets and 15 in slos and 10 in slos and capacity[("bare-echo", 10)]:
-        print(f"\nconversation legs within one-way p99 15 ms / bare-echo calls within round trip p99 10 ms: "
-              f"{capacity[('conversation', 15)]} / {capacity[('bare-echo', 10)]} = "
-              f"{capacity[('conversation', 15)] / capacity[('bare-echo', 10)]:.2f}")
+    # Conversation targets: one-way p99 <= 15 ms against the bare echo's round trip p99 <= 10 ms.
+    if 15 in slos and 10 in slos and capacity[("bare-echo", 10)]:
+        for t in [t for t in targets if t not in ("bare-echo", "echo")]:
+            print(f"\n{t} legs within one-way p99 15 ms / bare-echo calls within round trip p99 10 ms: "
+                  f"{capacity[(t, 15)]} / {capacity[('bare-echo', 10)]} = "
+                  f"{capacity[(t, 15)] / capacity[('bare-echo', 10)]:.2f}")
 
 print("\nserver CPU per frame in + out (us), by calls")
 for t in targets:

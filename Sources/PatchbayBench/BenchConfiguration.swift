@@ -31,9 +31,13 @@ public struct BenchConfiguration: Sendable {
     public var maximumLostFrames: Int?
     /// Client event loops (0: one per core).
     public var threads: Int
-    /// Two-leg conversations: calls come in pairs, the second of each at this rate, joined by a
-    /// `conversation` header naming the pair; each call listens for its partner's probes.
+    /// Conversations: calls come in groups of `groupSize` (pairs by default), every call but the first
+    /// of each group at this rate, joined by a `conversation` header naming the group; each call listens
+    /// for the probes of the next call of its group.
     public var pairRate: Int?
+    /// Calls per conversation when `pairRate` is set (2...4: a listener's 100 ms search after each burst
+    /// must not see the next leg's).
+    public var groupSize: Int
     /// How returned audio is recognised (see `ProbeKind`).
     public var probe: ProbeKind
     /// Send an in-band DTMF digit (100 ms, -10 dBm0) every this many frames (0: never) and time the
@@ -60,6 +64,7 @@ public struct BenchConfiguration: Sendable {
         maximumLostFrames = nil
         threads = 0
         pairRate = nil
+        groupSize = 2
         probe = .tag
         inbandDTMFEveryFrames = 0
         runID = String(UUID().uuidString.prefix(8)).lowercased()
@@ -68,12 +73,28 @@ public struct BenchConfiguration: Sendable {
 
     /// The rate call `index` streams at.
     public func sampleRate(ofCall index: Int) -> Int {
-        if let pairRate, index % 2 == 1 { return pairRate }
+        if let pairRate, index % groupSize != 0 { return pairRate }
         return sampleRate
     }
 
-    /// The call whose probes call `index` listens for: its partner in pair mode, else itself.
-    public func listener(ofCall index: Int) -> Int { pairRate == nil ? index : index ^ 1 }
+    /// The call whose probes call `index` listens for: the next call of its group in conversations
+    /// (its partner in a pair), else itself.
+    public func listener(ofCall index: Int) -> Int {
+        guard pairRate != nil else { return index }
+        let base = index - index % groupSize
+        return base + (index - base + 1) % groupSize
+    }
+
+    /// The conversation call `index` belongs to (conversations only).
+    public func group(ofCall index: Int) -> Int { index / groupSize }
+
+    /// Where in the probe interval call `index` sends its burst, in frames: in groups of three or more
+    /// every call hears several others, so their bursts are spread over the interval (at least 120 ms
+    /// apart for up to four legs, beyond the 100 ms a listener searches after each); a pair's bursts need no spreading.
+    public func burstOffset(ofCall index: Int) -> Int {
+        guard pairRate != nil, groupSize > 2 else { return 0 }
+        return (index % groupSize) * ProbeBurst.everyFrames / groupSize
+    }
 
     /// Samples per 20 ms frame.
     public var frameSamples: Int { sampleRate / 50 }

@@ -63,6 +63,8 @@ public struct BenchResult: Sendable, Codable {
     public var framesMisrouted: Int
     public var probe: ProbeKind
     public var pairRate: Int?
+    /// Calls per conversation (with `pairRate`).
+    public var groupSize: Int?
     /// Burst probes (`probe == .burst`): sent, found again, never found.
     public var probesSent: Int
     public var probesFound: Int
@@ -116,6 +118,7 @@ public struct BenchResult: Sendable, Codable {
         framesMisrouted = s.framesMisrouted
         probe = c.probe
         pairRate = c.pairRate
+        groupSize = c.pairRate == nil ? nil : c.groupSize
         probesSent = s.probesSent
         probesFound = s.probesFound
         probesMissed = s.probesMissed
@@ -152,7 +155,7 @@ public struct BenchResult: Sendable, Codable {
         switch (probe, pairRate) {
         case (.tag, _): "round trip"
         case (.burst, nil): "probe round trip"
-        case (.burst, _): "probe latency (partner to leg)"
+        case (.burst, _): groupSize.map { $0 > 2 } == true ? "probe latency (one leg to the next)" : "probe latency (partner to leg)"
         }
     }
 
@@ -192,7 +195,11 @@ public struct BenchResult: Sendable, Codable {
             return name.padding(toLength: 22, withPad: " ", startingAt: 0) + cells.joined(separator: " ") + "  (\(p.count))"
         }
         var t = "patchbay bench \(url): \(calls) calls at \(sampleRate) Hz"
-        if let pairRate { t += " paired with \(pairRate) Hz (\(calls / 2) two-leg conversations)" }
+        if let pairRate {
+            let n = groupSize ?? 2
+            t += n == 2 ? " paired with \(pairRate) Hz (\(calls / 2) two-leg conversations)"
+                : " in groups of \(n), the others at \(pairRate) Hz (\(calls / n) \(n)-leg conversations)"
+        }
         t += " for \(durationSeconds) s, \(probe.rawValue) probes\n"
         t += "calls: \(callsConnected) connected, \(callsFailed) failed, \(callsClosedByServer) closed by the server\n"
         t += "frames: \(framesSent) sent, \(framesReceived) received, \(framesLost) lost, \(framesLate) late, "

@@ -92,10 +92,11 @@ final class SimulatedCall: ChannelInboundHandler {
         let c = setup.configuration
         var object: [String: String] = ["event": "websocket:connected", "content-type": "audio/l16;rate=\(setup.sampleRate)"]
         if c.pairRate != nil, !c.headers.contains(where: { $0.1.contains("{pair}") }) {
-            object["conversation"] = "patchbay-bench-\(c.runID)-\(setup.index / 2)"
+            object["conversation"] = "patchbay-bench-\(c.runID)-\(c.group(ofCall: setup.index))"
         }
         for (k, v) in c.headers {
-            object[k] = v.replacingOccurrences(of: "{call}", with: "\(setup.index)").replacingOccurrences(of: "{pair}", with: "\(setup.index / 2)")
+            object[k] = v.replacingOccurrences(of: "{call}", with: "\(setup.index)").replacingOccurrences(
+                of: "{pair}", with: "\(c.group(ofCall: setup.index))")
         }
         let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         var buffer = context.channel.allocator.buffer(capacity: json.count)
@@ -133,7 +134,7 @@ final class SimulatedCall: ChannelInboundHandler {
         let samples = frameBytes / 2
         var position = audioPosition
         let c = setup.configuration
-        let burstNow = c.probe == .burst && sequence % ProbeBurst.everyFrames == 0
+        let burstNow = c.probe == .burst && (sequence + ProbeBurst.everyFrames - c.burstOffset(ofCall: setup.index)) % ProbeBurst.everyFrames == 0
         if let tones, sequence % c.inbandDTMFEveryFrames == 12 {
             // Between two bursts (the interval is a multiple of theirs; the tone lasts 5 of the 25 frames).
             let index = (sequence / c.inbandDTMFEveryFrames) % tones.digits.count

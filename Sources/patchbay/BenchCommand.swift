@@ -23,7 +23,9 @@ struct BenchCommand: AsyncParsableCommand {
             10 ms burst every 500 ms and finds each burst again by correlation (latency = the frame it comes back
             in, plus its offset there, minus when it was sent). --pair-rate R makes two-leg conversations: calls come
             in pairs, the second at rate R, both with a conversation header naming the pair ({pair} in a header
-            value overrides it), and each listens for its partner's bursts. --inband-dtmf-every sends a DTMF digit
+            value overrides it), and each listens for its partner's bursts; with --group-size 3 or 4 the conversations
+            have that many legs (the first at --rate, the rest at R), each leg listens for the next one's bursts in
+            the mix, and the legs of a group send their bursts spread over the 500 ms. --inband-dtmf-every sends a DTMF digit
             in the audio and times the websocket:dtmf event the target sends back (patchbay: a route with
             "dtmf_events": true reports detected digits to the other legs of the conversation).
             """
@@ -74,6 +76,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("pair-rate"), help: "Two-leg conversations: every second call streams at this rate (8000, 16000, 24000).")
     var pairRate: Int?
 
+    @Option(name: .customLong("group-size"), help: "With --pair-rate: calls per conversation, 2...4 (the first of each group at --rate, the others at --pair-rate). Default: 2.")
+    var groupSize: Int = 2
+
     @Option(name: .customLong("metrics-url"), help: "The target's Prometheus /metrics: its counters over the run are reported.")
     var metricsURL: String?
 
@@ -99,9 +104,17 @@ struct BenchCommand: AsyncParsableCommand {
         if let probe, ProbeKind(rawValue: probe) == nil { throw ValidationError("--probe must be tag or burst (got \(probe))") }
         if let pairRate {
             guard [8000, 16000, 24000].contains(pairRate) else { throw ValidationError("--pair-rate must be 8000, 16000 or 24000") }
-            guard calls % 2 == 0 else { throw ValidationError("--pair-rate needs an even number of --calls (got \(calls))") }
+            guard (2...4).contains(groupSize) else { throw ValidationError("--group-size must be 2...4 (got \(groupSize))") }
+            guard calls % groupSize == 0 else {
+                throw ValidationError("--pair-rate needs --calls to be a multiple of --group-size \(groupSize) (got \(calls))")
+            }
+            if groupSize > 2, inbandDTMFEvery != nil {
+                // Every leg would hear every other's digits: the events could not be told apart.
+                throw ValidationError("--inband-dtmf-every works with pairs only (--group-size 2)")
+            }
             guard probe != "tag" else { throw ValidationError("--pair-rate listens for the partner's bursts: use --probe burst") }
         }
+        if pairRate == nil, groupSize != 2 { throw ValidationError("--group-size needs --pair-rate") }
         if let metricsURL, URL(string: metricsURL).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) != true {
             throw ValidationError("--metrics-url must be an http(s) URL (got \(metricsURL))")
         }
@@ -130,6 +143,7 @@ struct BenchCommand: AsyncParsableCommand {
         c.maximumLostFrames = maxLost
         c.threads = threads
         c.pairRate = pairRate
+        c.groupSize = groupSize
         c.metricsURL = metricsURL
         c.probe = probe.flatMap(ProbeKind.init(rawValue:)) ?? (pairRate == nil ? .tag : .burst)
         c.inbandDTMFEveryFrames = inbandDTMFEvery.flatMap(BenchConfiguration.parseDuration).map { Int(($0 / .milliseconds(20)).rounded()) } ?? 0

@@ -106,6 +106,38 @@ import Testing
         await gateway.stop()
     }
 
+    @Test("three-leg conversations with an mp3 mixed in: each leg finds the next leg's bursts in its mix")
+    func threeLegGroups() async throws {
+        let mp3 = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../testdata/sine1k-xing.mp3")
+        let gateway = try await RunningGateway.start { c in
+            c.routes.append(
+                .init(
+                    path: "/trio-mp3", mode: .conversation, conversationHeader: "conversation",
+                    stream: .init(url: mp3.standardizedFileURL.path, loop: 0, level: -0.5)))
+        }
+        var c = BenchConfiguration(url: URL(string: "ws://127.0.0.1:\(gateway.port)/trio-mp3")!)
+        c.calls = 6
+        c.pairRate = 8000
+        c.groupSize = 3
+        c.probe = .burst
+        c.duration = .seconds(3)
+        c.grace = .milliseconds(500)
+        #expect(c.listener(ofCall: 0) == 1 && c.listener(ofCall: 2) == 0 && c.listener(ofCall: 5) == 3)
+        #expect((0..<3).map(c.burstOffset(ofCall:)) == [0, 8, 16])
+        #expect((0..<6).map(c.sampleRate(ofCall:)) == [16000, 8000, 8000, 16000, 8000, 8000])
+        let result = try await BenchRunner(configuration: c).run()
+        await gateway.stop()
+        #expect(result.callsConnected == 6 && result.callsFailed == 0)
+        #expect(result.probesSent >= 6 * 5)
+        #expect(
+            result.probesFound == result.probesSent && result.probesMissed == 0,
+            "\(result.probesFound) found, \(result.probesMissed) missed, \(result.roundTripMicroseconds)")
+        // Mixed at a tick that follows the legs' arrivals, resampled: above a loopback round trip, below
+        // the search window.
+        #expect(result.roundTripMicroseconds.p50 > 1000 && result.roundTripMicroseconds.max < 100_000, "\(result.roundTripMicroseconds)")
+        #expect(result.table.contains("2 3-leg conversations"), "\(result.table)")
+    }
+
     @Test("refused calls fail and break the SLOs; a tight p99 SLO is reported broken")
     func slos() async throws {
         let gateway = try await RunningGateway.start()
