@@ -197,7 +197,9 @@ public struct BenchResult: Sendable, Codable {
         var t = "patchbay bench \(url): \(calls) calls at \(sampleRate) Hz"
         if let pairRate {
             let n = groupSize ?? 2
-            t += n == 2 ? " paired with \(pairRate) Hz (\(calls / 2) two-leg conversations)"
+            t +=
+                n == 2
+                ? " paired with \(pairRate) Hz (\(calls / 2) two-leg conversations)"
                 : " in groups of \(n), the others at \(pairRate) Hz (\(calls / n) \(n)-leg conversations)"
         }
         t += " for \(durationSeconds) s, \(probe.rawValue) probes\n"

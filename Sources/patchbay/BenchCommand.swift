@@ -76,7 +76,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("pair-rate"), help: "Two-leg conversations: every second call streams at this rate (8000, 16000, 24000).")
     var pairRate: Int?
 
-    @Option(name: .customLong("group-size"), help: "With --pair-rate: calls per conversation, 2...4 (the first of each group at --rate, the others at --pair-rate). Default: 2.")
+    @Option(
+        name: .customLong("group-size"),
+        help: "With --pair-rate: calls per conversation, 2...4 (the first of each group at --rate, the rest at --pair-rate).")
     var groupSize: Int = 2
 
     @Option(name: .customLong("metrics-url"), help: "The target's Prometheus /metrics: its counters over the run are reported.")
