@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "PatchbayServer",
             dependencies: [
-                "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs",
+                "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayWebSocketClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -74,9 +74,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings),
         .target(
+            name: "PatchbayWebSocketClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
             name: "PatchbayBench",
             dependencies: [
-                "PatchbayDSP",
+                "PatchbayDSP", "PatchbayWebSocketClient",
                 "PatchbayCodecs",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -127,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "PatchbayServerTests",
             dependencies: [
-                "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayBench",
+                "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayBench", "PatchbayWebSocketClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

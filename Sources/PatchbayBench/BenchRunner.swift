@@ -6,6 +6,7 @@ import NIOPosix
 import NIOSSL
 import NIOWebSocket
 import PatchbayCodecs
+import PatchbayWebSocketClient
 import Synchronization
 
 /// Runs a benchmark: opens the calls at the ramp rate, streams, and gathers the measurements.

@@ -13,21 +13,23 @@
 /// jittery source rarely leaves 40 ms unfilled; one that has stopped is covered 60 ms after its last
 /// frame (the listener's own playout covers the gap meanwhile, as for any network jitter). A value with
 /// no clock of its own: callers pass the time (nanoseconds of a monotonic clock).
-struct DirectPacer: Equatable, Sendable {
-    static let period: Int64 = 20_000_000
+public struct DirectPacer: Equatable, Sendable {
+    public static let period: Int64 = 20_000_000
     /// Credit beyond this is not kept: at most two frames back to back.
-    static let maximumCredit: Int64 = 2 * period
+    public static let maximumCredit: Int64 = 2 * period
     /// A frame up to this early against its credit still goes (timers and arrivals jitter).
-    static let tolerance: Int64 = 2_000_000
+    public static let tolerance: Int64 = 2_000_000
     /// How long past its due time a missing frame is waited for before silence stands in.
-    static let grace: Int64 = 40_000_000
+    public static let grace: Int64 = 40_000_000
+
+    public init() {}
 
     private var credit: Int64 = maximumCredit
     private var creditTime: Int64?
     /// When the last frame (audio or silence) was sent.
-    private(set) var lastSent: Int64?
+    public private(set) var lastSent: Int64?
     /// Whether that frame was silence standing in for a missing one.
-    private(set) var lastWasSilence = false
+    public private(set) var lastWasSilence = false
 
     private func credit(at now: Int64) -> Int64 {
         guard let creditTime else { return credit }
@@ -35,13 +37,21 @@ struct DirectPacer: Equatable, Sendable {
     }
 
     /// Whether a frame may be sent now.
-    func maySend(at now: Int64) -> Bool {
+    public func maySend(at now: Int64) -> Bool {
         credit(at: now) + Self.tolerance >= Self.period
+    }
+
+    /// When a timer should send the next frame: once a whole period of credit has accrued (`now` if it
+    /// has). Not earlier by the tolerance, which is for arrivals that jitter: a timer that fired at the
+    /// first moment allowed would send every 18 ms.
+    public func nextAllowed(at now: Int64) -> Int64 {
+        let missing = Self.period - credit(at: now)
+        return missing <= 0 ? now : now + missing
     }
 
     /// Whether the next frame is overdue, so that silence should stand in for it: always before the first
     /// frame, `period + grace` after a real frame, and one period after silence.
-    func isOverdue(at now: Int64) -> Bool {
+    public func isOverdue(at now: Int64) -> Bool {
         guard let lastSent else { return true }
         let wait = lastWasSilence ? Self.period - Self.tolerance : Self.period + Self.grace
         return now - lastSent >= wait
@@ -52,13 +62,13 @@ struct DirectPacer: Equatable, Sendable {
     /// at a phase of its own: a source whose frames arrive a little before that phase would find its
     /// frames held back for credit, each until the next arrival, a period late for the rest of the call.
     /// With full credit the pacer allows one frame ahead, so arrival jitter never holds a frame back.
-    mutating func refill() {
+    public mutating func refill() {
         credit = Self.maximumCredit
         creditTime = nil
     }
 
     /// Records a frame sent at `now` (`silence` when it stood in for a missing one).
-    mutating func sent(at now: Int64, silence: Bool) {
+    public mutating func sent(at now: Int64, silence: Bool) {
         credit = max(0, credit(at: now) - Self.period)
         creditTime = now
         lastSent = now

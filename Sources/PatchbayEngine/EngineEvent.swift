@@ -16,6 +16,25 @@ public struct EngineEvent: Sendable, Equatable {
         case notify(payload: String)
         /// The peer confirmed a `clear`.
         case cleared
+        /// A text message from a service that Patchbay does not act on itself (a transcript, the
+        /// service's own events), as it came (JSON text).
+        case message(text: String)
+        /// What happened to a service dialled for this (caller's) leg.
+        case service(ServiceEvent)
+    }
+
+    /// The life of one connection to a speech or AI service, reported on the caller's leg.
+    public enum ServiceEvent: Sendable, Equatable {
+        /// Dialling `uri`, attempt `attempt` (1 for the first; later ones are retries or reconnects).
+        case attempt(uri: String, attempt: Int)
+        /// Connected and streaming: the service's own leg is `leg`.
+        case connected(uri: String, attempt: Int, leg: UUID)
+        /// An attempt failed; `retryIn` seconds until the next, or nil when there is none.
+        case attemptFailed(uri: String, attempt: Int, reason: String, retryIn: Double?)
+        /// The connection ended, with the close code the service sent (nil when it was lost).
+        case closed(uri: String, code: UInt16?, reason: String)
+        /// No more attempts: the endpoint's `on_failure` applies (`hungUp`: the caller was hung up).
+        case gaveUp(uri: String, reason: String, hungUp: Bool)
     }
 
     public let leg: UUID

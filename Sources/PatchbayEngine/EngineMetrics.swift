@@ -1,17 +1,20 @@
 public import CoreMetrics
 import Synchronization
 
-/// What one metric measures: its name in the Prometheus sense, the help line an exporter shows, and,
-/// for timers, the bucket bounds a histogram backend should use.
+/// What one metric measures: its name in the Prometheus sense, the help line an exporter shows, and
+/// the bucket bounds a histogram backend should use for a timer (`buckets`) or a recorder of values
+/// (`valueBuckets`).
 public struct MetricDescription: Sendable {
     public let label: String
     public let help: String
     public let buckets: [Duration]?
+    public let valueBuckets: [Double]?
 
-    public init(_ label: String, _ help: String, buckets: [Duration]? = nil) {
+    public init(_ label: String, _ help: String, buckets: [Duration]? = nil, valueBuckets: [Double]? = nil) {
         self.label = label
         self.help = help
         self.buckets = buckets
+        self.valueBuckets = valueBuckets
     }
 }
 

@@ -10,7 +10,9 @@
 /// (bad input, a timeout), a hang-up, the drain deadline. Every later event is answered with `.none`.
 /// The bad-input policy (README "Bad input") lives here: audio before `websocket:connected` closes 1008,
 /// an unusable `websocket:connected` closes 1003, no `websocket:connected` in time closes 1008, silence
-/// past the idle timeout closes 1001, a frame of the wrong size or over the message rate is dropped.
+/// past the idle timeout closes 1001, a frame of the wrong size or over the message rate is dropped. In the
+/// client role the peer is a service: its audio may come in messages of any length and faster than real
+/// time (its playout buffer bounds it), and only its text messages count against the message rate.
 public struct LegLifecycle: Sendable, Equatable {
     public enum Role: Sendable, Equatable {
         /// The peer connected to Patchbay and must send `websocket:connected` first (the Voice API).
@@ -177,6 +179,11 @@ public struct LegLifecycle: Sendable, Equatable {
 
         case .audio(let bytes, let now):
             received(at: now)
+            if case .client = role, isStreaming {
+                // A service's audio: any length, as fast as it likes; the playout buffer re-frames it
+                // and bounds it (what overflows there is dropped and counted).
+                return bytes > 0 ? .accept : .drop(.wrongSize(bytes: 0, expected: frameBytes))
+            }
             guard takeToken(at: now) else { return .drop(.overRate) }
             switch state {
             case .streaming:

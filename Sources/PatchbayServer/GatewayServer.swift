@@ -33,6 +33,10 @@ public final class GatewayServer: Sendable {
     private let decodePool = NIOThreadPool(numberOfThreads: 1)
     /// Route streams in flight and the event forwarder, cancelled on shutdown.
     private let background = BackgroundTasks()
+    /// What the links to speech and AI services share.
+    private let dialing: ServiceDialing
+    /// The services dialled for each caller (routes with `connect`), stopped when the caller ends.
+    private let links = Mutex<[UUID: [ServiceLink]]>([:])
 
     /// Creates the server (and its engine) from a validated configuration; `start` binds it.
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "patchbay")) throws {
@@ -53,6 +57,10 @@ public final class GatewayServer: Sendable {
             outbounds[ObjectIdentifier(loop)] = LoopOutbound(eventLoop: loop)
         }
         self.outbounds = outbounds
+        let loops = outbounds
+        dialing = ServiceDialing(
+            engine: engine, limits: configuration.limits, metrics: metrics, jwtSecret: configuration.auth.jwtSecret,
+            logger: logger, outbound: { loop in loops[ObjectIdentifier(loop)]! })
         if let tls = configuration.tls {
             for (what, file) in [("certificate", tls.certificate), ("private key", tls.privateKey)]
             where !FileManager.default.isReadableFile(atPath: file) {
@@ -143,8 +151,14 @@ public final class GatewayServer: Sendable {
                             maxAccumulatedFrameSize: limits.maxMessageBytes),
                         LegHandler(
                             setup: .init(
-                                engine: engine, route: route, limits: limits, metrics: metrics, outbound: outbound,
-                                logger: logger, legStarted: { [self] leg in startRouteStream(route, on: leg) })))
+                                engine: engine, limits: limits, metrics: metrics, outbound: outbound, logger: logger,
+                                peer: .caller(
+                                    route: route,
+                                    started: { [self] leg, loop in
+                                        startRouteStream(route, on: leg)
+                                        connectServices(route, for: leg, on: loop)
+                                    },
+                                    ended: { [self] leg in stopServices(for: leg) }))))
                 }
             })
         try pipeline.configureHTTPServerPipeline(
@@ -195,6 +209,20 @@ public final class GatewayServer: Sendable {
         }
     }
 
+    /// Dials the route's services (`connect`) for a caller that has just connected, on its event loop.
+    private func connectServices(_ route: ServerConfiguration.Route, for caller: Leg, on loop: any EventLoop) {
+        guard let endpoints = route.connect, !endpoints.isEmpty else { return }
+        let started = endpoints.map { ServiceLink(endpoint: $0, caller: caller, eventLoop: loop, dialing: dialing) }
+        links.withLock { $0[caller.id] = started }
+        for link in started { link.start() }
+    }
+
+    /// The caller has ended: its services are hung up and no longer dialled.
+    private func stopServices(for caller: Leg) {
+        guard let ended = links.withLock({ $0.removeValue(forKey: caller.id) }) else { return }
+        for link in ended { link.stop(reason: "caller hung up") }
+    }
+
     /// Starts a route's `stream` on a leg that has just connected (a failure is logged; the leg goes on).
     /// The stream is fetched and decoded once per rate, at the first leg, and its samples are shared
     /// by every leg after it: a thousand calls on hold do not download the hold music a thousand times.
@@ -234,18 +262,21 @@ public final class GatewayServer: Sendable {
     }
 
     /// Sends every digit detected in a leg's audio to the other legs of its conversation whose route
-    /// asks for them (`dtmf_events`), as `websocket:dtmf` text events.
+    /// asks for them (`dtmf_events`), and every digit, detected or reported by the caller, to the
+    /// services in its conversation, as `websocket:dtmf` text events (the Voice API's own).
     private func forwardDetectedDigits() {
-        guard configuration.routes.contains(where: { $0.dtmfEvents == true }) else { return }
+        guard configuration.routes.contains(where: { $0.dtmfEvents == true || $0.connect != nil }) else { return }
         let events = engine.events.subscribe()
         let engine = engine
         let metrics = metrics
         background.run {
             for await event in events {
-                guard case .dtmf(let digit, let duration, _, true) = event.kind else { continue }
+                guard case .dtmf(let digit, let duration, _, let detected) = event.kind else { continue }
                 let text = #"{"event":"websocket:dtmf","digit":"\#(digit)","duration":\#(duration)}"#
                 for leg in engine.legs(inConversation: event.conversation) where leg.id != event.leg {
-                    guard let transport = leg.transport as? ChannelLegTransport, transport.forwardsDTMF else { continue }
+                    guard let transport = leg.transport as? ChannelLegTransport, transport.forwardsDTMF,
+                        detected || transport.isService
+                    else { continue }
                     transport.send(text: text)
                     metrics.dtmfEventsSent.increment()
                 }
@@ -257,6 +288,7 @@ public final class GatewayServer: Sendable {
     /// ("going away"), and stops the engine and the event loops.
     public func drain(timeout: Duration) async {
         guard !draining.exchange(true, ordering: .relaxed) else { return }
+        dialing.draining.store(true, ordering: .relaxed)
         let legs = engine.metrics.legsActive.value
         logger.info("draining", metadata: ["legs": "\(legs)", "timeout": "\(timeout)"])
         if let channel = serverChannel.withLock({ $0 }) {

@@ -5,34 +5,47 @@ import NIOWebSocket
 import PatchbayDSP
 import PatchbayEngine
 
-/// One Voice API websocket after the upgrade: speaks the Voice API's websocket protocol as the server.
+/// One websocket leg after the upgrade, in either role of the Voice API's websocket protocol: as the
+/// server for a caller that dialled in (the Voice API), or as the client — the Voice API's side — for a
+/// speech or AI service Patchbay dialled (`ServiceLink`; the service-only parts are in
+/// `LegHandler+Service.swift`).
 ///
 /// What to do with each message, timer and close is decided by the leg's `LegLifecycle` (the protocol
 /// and the bad-input policy, as a value); this handler turns the socket's events into lifecycle events
-/// and performs the actions: attach the leg, hand audio to its ring, count and log what is dropped,
-/// ping, close with a code. Every case is counted in `/metrics` and logged (the first few per leg, then
-/// one in a thousand), and touches no other leg.
+/// and performs the actions: attach the leg, hand audio to its ring (or a service's to its playout
+/// buffer), count and log what is dropped, ping, close with a code. Every case is counted in `/metrics`
+/// and logged (the first few per leg, then one in a thousand), and touches no other leg.
 final class LegHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
     struct Setup {
         let engine: Engine
-        let route: ServerConfiguration.Route
         let limits: ServerConfiguration.Limits
         let metrics: ServerMetrics
         let outbound: LoopOutbound
         let logger: Logger
-        /// Called once the leg is attached (the route's stream starts here).
-        let legStarted: @Sendable (Leg) -> Void
+        let peer: Peer
     }
 
-    private let setup: Setup
-    private var logger: Logger
-    private var lifecycle: LegLifecycle
+    /// Who is at the other end.
+    enum Peer {
+        /// A caller that dialled in on `route` (the Voice API). `started` is called once the leg is
+        /// attached (the route's stream and services start there), `ended` once it has left.
+        case caller(
+            route: ServerConfiguration.Route, started: @Sendable (Leg, any EventLoop) -> Void, ended: @Sendable (Leg) -> Void)
+        /// A service Patchbay dialled for a caller.
+        case service(ServiceLink)
+    }
+
+    let setup: Setup
+    var logger: Logger
+    var lifecycle: LegLifecycle
     /// The engine's leg, from the lifecycle's `.start` to its end.
-    private var leg: Leg?
-    private var context: ChannelHandlerContext?
+    var leg: Leg?
+    var context: ChannelHandlerContext?
+    /// The client role's playout of what the service sends (nil for a caller).
+    var service: ServiceSide?
     /// Counted in `connectionsOpen` and registered for outbound writes until the channel goes.
     private var connectionCounted = false
     private var housekeeping: RepeatedTask?
@@ -44,8 +57,13 @@ final class LegHandler: ChannelInboundHandler {
         self.setup = setup
         logger = setup.logger
         let limits = setup.limits
+        let role: LegLifecycle.Role =
+            switch setup.peer {
+            case .caller: .server
+            case .service(let link): .client(rate: link.rate)
+            }
         lifecycle = LegLifecycle(
-            role: .server,
+            role: role,
             limits: .init(
                 connectTimeoutNanoseconds: Int64(limits.connectTimeoutSeconds * 1e9),
                 idleTimeoutNanoseconds: Int64(limits.idleTimeoutSeconds * 1e9),
@@ -58,7 +76,15 @@ final class LegHandler: ChannelInboundHandler {
         scratch.deallocate()
     }
 
-    private static var now: Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
+    static var now: Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
+
+    /// Frames from Patchbay's side are masked in the client role (RFC 6455 5.3), not in the server role.
+    var maskKey: WebSocketMaskingKey? { isClient ? .random() : nil }
+
+    private var isClient: Bool {
+        if case .service = setup.peer { return true }
+        return false
+    }
 
     // MARK: Lifecycle
 
@@ -78,6 +104,7 @@ final class LegHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        service?.release?.cancel()
         perform(lifecycle.handle(.transportClosed))
         connectionGone()
         self.context = nil
@@ -113,17 +140,21 @@ final class LegHandler: ChannelInboundHandler {
 
     /// Performs what the lifecycle decided (everything but `.start` and `.accept`, which need the
     /// message and are handled where it is).
-    private func perform(_ action: LegLifecycle.Action) {
+    func perform(_ action: LegLifecycle.Action) {
         switch action {
-        case .none, .accept, .start:
+        case .none, .accept:
             break
+        case .start(let rate):
+            // The client role starts as soon as the websocket is up (the server role, on the peer's
+            // `websocket:connected`, where the message is).
+            if case .service(let link) = setup.peer { startService(link, rate: rate) }
         case .drop(let drop):
             dropped(drop)
         case .ping:
             guard let context else { return }
             var data = context.channel.allocator.buffer(capacity: 8)
             data.writeInteger(UInt64(Self.now))
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: data)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, maskKey: maskKey, data: data)), promise: nil)
         case .close(let code, let reason, let ended, _):
             legEnded(ended)
             sendClose(code: WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
@@ -137,6 +168,14 @@ final class LegHandler: ChannelInboundHandler {
     private func legEnded(_ reason: LegEndReason) {
         housekeeping?.cancel()
         housekeeping = nil
+        service?.release?.cancel()
+        service?.release = nil
+        defer {
+            switch setup.peer {
+            case .service(let link): link.serviceEnded(reason)
+            case .caller: break
+            }
+        }
         switch reason {
         case .policy(let code, let why):
             setup.metrics.legsClosedByPolicy.increment()
@@ -152,6 +191,7 @@ final class LegHandler: ChannelInboundHandler {
         self.leg = nil
         setup.outbound.stopWriting(leg)
         setup.engine.detach(leg, reason: reason)
+        if case .caller(_, _, let ended) = setup.peer { ended(leg) }
         logger.info(
             "leg ended",
             metadata: [
@@ -189,16 +229,25 @@ final class LegHandler: ChannelInboundHandler {
         case .binary:
             let action = lifecycle.handle(.audio(bytes: frame.data.readableBytes, at: now))
             if case .accept = action {
-                receiveAudio(frame, context: context)
+                if service != nil {
+                    receiveServiceAudio(frame, at: now)
+                } else {
+                    receiveAudio(frame, context: context)
+                }
             } else {
                 perform(action)
             }
         case .text:
             var data = frame.unmaskedData
-            receiveText(data.readString(length: data.readableBytes) ?? "", at: now)
+            let text = data.readString(length: data.readableBytes) ?? ""
+            if isClient {
+                receiveServiceText(text, at: now)
+            } else {
+                receiveText(text, at: now)
+            }
         case .ping:
             perform(lifecycle.handle(.control(at: now)))
-            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: maskKey, data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .pong:
             perform(lifecycle.handle(.control(at: now)))
@@ -281,12 +330,11 @@ final class LegHandler: ChannelInboundHandler {
     }
 
     private func startLeg(sampleRate: Int, headers: [String: String]) {
-        guard let context else { return }
-        let route = setup.route
+        guard let context, case .caller(let route, let started, _) = setup.peer else { return }
         let conversation = route.conversationHeader.flatMap { headers[$0] } ?? route.conversation
         let transport = ChannelLegTransport(
             channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop),
-            forwardsDTMF: route.dtmfEvents == true)
+            forwardsDTMF: route.dtmfEvents == true, isService: false)
         let leg = Leg(
             conversationName: conversation, sampleRate: sampleRate, headers: headers, isEcho: route.mode == .echo,
             transport: transport, waker: setup.outbound.waker)
@@ -297,7 +345,7 @@ final class LegHandler: ChannelInboundHandler {
         logger.info(
             "leg connected",
             metadata: ["rate": "\(sampleRate)", "route": "\(route.path)", "conversation": "\(leg.conversationName)"])
-        setup.legStarted(leg)
+        started(leg, context.eventLoop)
     }
 
     // MARK: Outbound
@@ -325,7 +373,7 @@ final class LegHandler: ChannelInboundHandler {
                 PCM16LittleEndian.encode(UnsafeBufferPointer(frame), into: raw)
                 return 2 * n
             }
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: buffer)), promise: nil)
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, maskKey: maskKey, data: buffer)), promise: nil)
             wrote = true
         }
         if wrote { context.flush() }
@@ -336,7 +384,7 @@ final class LegHandler: ChannelInboundHandler {
         guard let context, leg != nil else { return }
         var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
         buffer.writeString(text)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: maskKey, data: buffer)), promise: nil)
     }
 
     /// Ends the leg on request: closes with 1000 and the reason.
@@ -356,12 +404,12 @@ final class LegHandler: ChannelInboundHandler {
         buffer.write(webSocketErrorCode: code)
         buffer.writeString(String(reason.utf8.prefix(120)) ?? "")
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: buffer)))
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey, data: buffer)))
             .whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// Logs a problem with the peer's input: the first five per leg, then one in a thousand.
-    private func problem(_ message: Logger.Message, _ metadata: Logger.Metadata) {
+    func problem(_ message: Logger.Message, _ metadata: Logger.Metadata) {
         problemsLogged += 1
         guard problemsLogged <= 5 || problemsLogged % 1000 == 0 else { return }
         var metadata = metadata
@@ -379,11 +427,15 @@ final class ChannelLegTransport: LegTransport {
     private let handler: NIOLoopBound<LegHandler>
     /// The leg's route sends it the conversation's detected digits (`dtmf_events`).
     let forwardsDTMF: Bool
+    /// A service Patchbay dialled: it hears every digit of the other legs, detected or reported, as the
+    /// Voice API would send them.
+    let isService: Bool
 
-    init(channel: any Channel, handler: NIOLoopBound<LegHandler>, forwardsDTMF: Bool) {
+    init(channel: any Channel, handler: NIOLoopBound<LegHandler>, forwardsDTMF: Bool, isService: Bool) {
         self.channel = channel
         self.handler = handler
         self.forwardsDTMF = forwardsDTMF
+        self.isService = isService
     }
 
     func send(text: String) {

@@ -30,21 +30,25 @@ enum PeerMessage: Equatable {
     /// The largest header object the Voice API sends (512 bytes of NCCO headers) with generous room.
     static let maximumTextBytes = 8192
 
-    static func parse(_ text: String) throws(Invalid) -> PeerMessage {
-        guard text.utf8.count <= maximumTextBytes else {
-            throw Invalid("text message of \(text.utf8.count) bytes is over the \(maximumTextBytes)-byte limit")
+    /// A text message as a JSON object, at most `limit` bytes.
+    static func jsonObject(_ text: String, limit: Int = maximumTextBytes) throws(Invalid) -> [String: Any] {
+        guard text.utf8.count <= limit else {
+            throw Invalid("text message of \(text.utf8.count) bytes is over the \(limit)-byte limit")
         }
-        let object: [String: Any]
         do {
             guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
                 throw Invalid("text message is not a JSON object")
             }
-            object = o
+            return o
         } catch let e as Invalid {
             throw e
         } catch {
             throw Invalid("text message is not valid JSON")
         }
+    }
+
+    static func parse(_ text: String) throws(Invalid) -> PeerMessage {
+        let object = try jsonObject(text)
         guard let event = object["event"] as? String else { throw Invalid("text message has no \"event\" string") }
         switch event {
         case "websocket:connected":
@@ -104,5 +108,33 @@ enum PeerMessage: Equatable {
             return String(decoding: data, as: UTF8.self)
         }
         return "\(value)"
+    }
+}
+
+/// A text message from a service Patchbay dialled in the Voice API's role, parsed: the Voice API's two
+/// commands, or anything else (published as it came).
+enum ServiceCommand: Equatable {
+    /// `{"action":"clear"}`: drop the audio queued for playout.
+    case clear
+    /// `{"action":"notify","payload":...}`: answer with the payload (compact JSON) when playout gets here.
+    case notify(payload: String)
+    /// A JSON object that is not a command (a transcript, the service's own events).
+    case other
+
+    /// Services may send larger text than the Voice API (transcripts, results).
+    static let maximumTextBytes = 65536
+
+    static func parse(_ text: String) throws(PeerMessage.Invalid) -> ServiceCommand {
+        let object = try PeerMessage.jsonObject(text, limit: maximumTextBytes)
+        switch object["action"] as? String {
+        case "clear":
+            return .clear
+        case "notify":
+            let payload = object["payload"] ?? NSNull()
+            let data = (try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .fragmentsAllowed])) ?? Data("null".utf8)
+            return .notify(payload: String(decoding: data, as: UTF8.self))
+        default:
+            return .other
+        }
     }
 }

@@ -32,7 +32,8 @@ final class PrometheusExport: MetricsFactory, Sendable {
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard aggregate else { return registry.makeGauge(descriptor: descriptor(label), labels: dimensions) }
-        let buckets = (descriptions[label]?.buckets ?? Self.defaultBuckets).map { $0 / .seconds(1) }
+        let description = descriptions[label]
+        let buckets = description?.valueBuckets ?? (description?.buckets ?? Self.defaultBuckets).map { $0 / .seconds(1) }
         return registry.makeValueHistogram(descriptor: descriptor(label), labels: dimensions, buckets: buckets)
     }
 

@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         /// the Voice API's own `{"event":"websocket:dtmf","digit":"5","duration":260}` (a leg's peer must
         /// be a service that understands it: the Voice API itself does not expect it).
         public var dtmfEvents: Bool?
+        /// Speech or AI services to dial for every leg of this route (NCCO `connect` endpoints): each leg
+        /// gets a conversation of its own with one outbound leg per endpoint.
+        public var connect: [WebSocketEndpoint]?
 
         /// A stream played on connect: `stream_url` is an http(s) URL or a file path.
         public struct Stream: Sendable, Equatable, Codable {
@@ -52,7 +55,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
 
         public init(
             path: String, mode: Mode, conversation: String? = nil, conversationHeader: String? = nil, stream: Stream? = nil,
-            dtmfEvents: Bool? = nil
+            dtmfEvents: Bool? = nil, connect: [WebSocketEndpoint]? = nil
         ) {
             self.path = path
             self.mode = mode
@@ -60,10 +63,11 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             self.conversationHeader = conversationHeader
             self.stream = stream
             self.dtmfEvents = dtmfEvents
+            self.connect = connect
         }
 
         enum CodingKeys: String, CodingKey {
-            case path, mode, conversation, stream
+            case path, mode, conversation, stream, connect
             case conversationHeader = "conversation_header"
             case dtmfEvents = "dtmf_events"
         }
@@ -123,6 +127,9 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         public var connectTimeoutSeconds: Double = 10
         /// On SIGTERM, how long legs may go on before they are closed.
         public var drainSeconds: Double = 30
+        /// The largest message a service Patchbay dialled may send (its audio comes in any length, a
+        /// whole prompt at once from some); larger ones close its leg with 1009.
+        public var maxServiceMessageBytes: Int = 4 << 20
 
         public init() {}
 
@@ -134,6 +141,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             case pingIntervalSeconds = "ping_interval_seconds"
             case connectTimeoutSeconds = "connect_timeout_seconds"
             case drainSeconds = "drain_seconds"
+            case maxServiceMessageBytes = "max_service_message_bytes"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -147,6 +155,8 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             connectTimeoutSeconds =
                 try c.decodeIfPresent(Double.self, forKey: .connectTimeoutSeconds) ?? d.connectTimeoutSeconds
             drainSeconds = try c.decodeIfPresent(Double.self, forKey: .drainSeconds) ?? d.drainSeconds
+            maxServiceMessageBytes =
+                try c.decodeIfPresent(Int.self, forKey: .maxServiceMessageBytes) ?? d.maxServiceMessageBytes
         }
 
         static let defaults = Limits()
@@ -257,10 +267,12 @@ extension ServerConfiguration {
         "auth": ["token", "jwt_secret", "jwt_max_age_seconds"],
         "limits": [
             "max_legs", "max_message_bytes", "max_messages_per_second", "idle_timeout_seconds",
-            "ping_interval_seconds", "connect_timeout_seconds", "drain_seconds",
+            "ping_interval_seconds", "connect_timeout_seconds", "drain_seconds", "max_service_message_bytes",
         ],
-        "routes": ["path", "mode", "conversation", "conversation_header", "stream", "dtmf_events"],
+        "routes": ["path", "mode", "conversation", "conversation_header", "stream", "dtmf_events", "connect"],
         "routes.stream": ["stream_url", "loop", "level"],
+        "routes.connect": WebSocketEndpoint.knownKeys,
+        "routes.connect.authorization": ["type", "value"],
     ]
 
     /// The first key no part of the configuration knows, as a path ("limits.drain_second").
@@ -278,6 +290,16 @@ extension ServerConfiguration {
                 if let stream = r["stream"] as? [String: Any] {
                     for key in stream.keys.sorted() where !knownKeys["routes.stream"]!.contains(key) {
                         return "routes[\(i)].stream.\(key)"
+                    }
+                }
+                for (j, endpoint) in (r["connect"] as? [Any] ?? []).enumerated() {
+                    guard let e = endpoint as? [String: Any] else { continue }
+                    for key in e.keys.sorted() where !knownKeys["routes.connect"]!.contains(key) {
+                        return "routes[\(i)].connect[\(j)].\(key)"
+                    }
+                    for key in (e["authorization"] as? [String: Any] ?? [:]).keys.sorted()
+                    where !knownKeys["routes.connect.authorization"]!.contains(key) {
+                        return "routes[\(i)].connect[\(j)].authorization.\(key)"
                     }
                 }
             }
@@ -340,6 +362,19 @@ extension ServerConfiguration {
             if r.mode == .echo, r.stream != nil || r.dtmfEvents == true {
                 throw ConfigurationError("route \(r.path): an echo route hears only itself (no stream, no dtmf_events)")
             }
+            if let connect = r.connect {
+                guard r.mode == .conversation, r.conversation == nil, r.conversationHeader == nil else {
+                    throw ConfigurationError(
+                        "route \(r.path): connect gives each leg a conversation of its own: mode must be conversation, with no conversation or conversation_header"
+                    )
+                }
+                guard (1...8).contains(connect.count) else {
+                    throw ConfigurationError("route \(r.path): connect must list 1...8 endpoints (got \(connect.count))")
+                }
+                for (j, endpoint) in connect.enumerated() {
+                    try endpoint.validate(at: "routes[\(r.path)].connect[\(j)]", jwtSecret: auth.jwtSecret)
+                }
+            }
             if let stream = r.stream {
                 guard !stream.url.isEmpty else { throw ConfigurationError("route \(r.path): stream.stream_url must not be empty") }
                 if let loop = stream.loop, loop < 0 {
@@ -365,6 +400,9 @@ extension ServerConfiguration {
         guard l.maxLegs > 0 else { throw ConfigurationError("limits.max_legs must be positive") }
         guard (1024...(16 << 20)).contains(l.maxMessageBytes) else {
             throw ConfigurationError("limits.max_message_bytes must be 1024...16777216 (got \(l.maxMessageBytes))")
+        }
+        guard (1024...(64 << 20)).contains(l.maxServiceMessageBytes) else {
+            throw ConfigurationError("limits.max_service_message_bytes must be 1024...67108864 (got \(l.maxServiceMessageBytes))")
         }
         guard l.maxMessagesPerSecond >= 50 else {
             throw ConfigurationError("limits.max_messages_per_second must be at least 50, the audio rate (got \(l.maxMessagesPerSecond))")

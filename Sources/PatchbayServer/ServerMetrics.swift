@@ -20,6 +20,28 @@ final class ServerMetrics: Sendable {
     /// Detected digits sent to other legs of a conversation as `websocket:dtmf` (`dtmf_events`).
     let dtmfEventsSent: CoreMetrics.Counter
 
+    // Services Patchbay dials (outbound legs).
+    let serviceAttempts: CoreMetrics.Counter
+    let serviceAttemptsFailed: CoreMetrics.Counter
+    let serviceGaveUp: CoreMetrics.Counter
+    let serviceReconnects: CoreMetrics.Counter
+    let serviceConnectTime: CoreMetrics.Timer
+    let serviceFirstAudioTime: CoreMetrics.Timer
+    let servicePlayoutDepth: CoreMetrics.Recorder
+    let servicePlayoutOverflowBytes: CoreMetrics.Counter
+    let serviceUnderruns: CoreMetrics.Counter
+    let serviceClearedMilliseconds: CoreMetrics.Counter
+    let serviceMessages: CoreMetrics.Counter
+    let serviceMessagesInvalid: CoreMetrics.Counter
+    let serviceOddMessages: CoreMetrics.Counter
+    private let factory: any MetricsFactory
+
+    /// Service connections that ended, by the close code they ended with ("none" when the connection
+    /// was lost without one).
+    func serviceCloses(code: UInt16?) -> CoreMetrics.Counter {
+        .init(label: "patchbay_service_closes_total", dimensions: [("code", code.map { "\($0)" } ?? "none")], factory: factory)
+    }
+
     static let descriptions: [MetricDescription] = [
         .init("patchbay_connections_open", "Websocket connections open (with or without websocket:connected)."),
         .init("patchbay_upgrades_unauthorized_total", "Websocket upgrades refused with 401."),
@@ -31,6 +53,26 @@ final class ServerMetrics: Sendable {
         .init(
             "patchbay_dtmf_events_sent_total",
             "Detected digits sent to the other legs of a conversation as websocket:dtmf."),
+        .init("patchbay_service_attempts_total", "Attempts to connect to a speech or AI service (first tries, retries, reconnects)."),
+        .init("patchbay_service_attempts_failed_total", "Attempts to connect to a service that failed."),
+        .init("patchbay_service_gave_up_total", "Services given up on (retry deadline passed): on_failure applied."),
+        .init("patchbay_service_reconnects_total", "Service connections made again after a drop."),
+        .init("patchbay_service_closes_total", "Service connections that ended, by close code."),
+        .init(
+            "patchbay_service_connect_seconds", "Time to connect to a service (TCP, TLS, upgrade).",
+            buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000].map { .milliseconds($0) }),
+        .init(
+            "patchbay_service_first_audio_seconds", "Time from a service's connection to the first audio it sent.",
+            buckets: [10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000].map { .milliseconds($0) }),
+        .init(
+            "patchbay_service_playout_frames", "Frames waiting in a service's playout buffer, after each release.",
+            valueBuckets: [0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 3072]),
+        .init("patchbay_service_playout_overflow_bytes_total", "Service audio dropped because the playout buffer was full."),
+        .init("patchbay_service_underruns_total", "Times a service's playout ran dry in the middle of its audio."),
+        .init("patchbay_service_cleared_milliseconds_total", "Service audio dropped from playout by a clear."),
+        .init("patchbay_service_messages_total", "Text messages from services published as events."),
+        .init("patchbay_service_messages_invalid_total", "Text messages from services that were not JSON objects."),
+        .init("patchbay_service_odd_messages_total", "Service audio messages with an odd number of bytes."),
     ]
 
     init(factory: any MetricsFactory) {
@@ -43,5 +85,19 @@ final class ServerMetrics: Sendable {
         messagesOverRate = counter("patchbay_messages_over_rate_total")
         legsClosedByPolicy = counter("patchbay_legs_closed_by_policy_total")
         dtmfEventsSent = counter("patchbay_dtmf_events_sent_total")
+        serviceAttempts = counter("patchbay_service_attempts_total")
+        serviceAttemptsFailed = counter("patchbay_service_attempts_failed_total")
+        serviceGaveUp = counter("patchbay_service_gave_up_total")
+        serviceReconnects = counter("patchbay_service_reconnects_total")
+        serviceConnectTime = .init(label: "patchbay_service_connect_seconds", dimensions: [], factory: factory)
+        serviceFirstAudioTime = .init(label: "patchbay_service_first_audio_seconds", dimensions: [], factory: factory)
+        servicePlayoutDepth = .init(label: "patchbay_service_playout_frames", dimensions: [], aggregate: true, factory: factory)
+        servicePlayoutOverflowBytes = counter("patchbay_service_playout_overflow_bytes_total")
+        serviceUnderruns = counter("patchbay_service_underruns_total")
+        serviceClearedMilliseconds = counter("patchbay_service_cleared_milliseconds_total")
+        serviceMessages = counter("patchbay_service_messages_total")
+        serviceMessagesInvalid = counter("patchbay_service_messages_invalid_total")
+        serviceOddMessages = counter("patchbay_service_odd_messages_total")
+        self.factory = factory
     }
 }

@@ -141,6 +141,10 @@ import Testing
         #expect(leg.handle(.timer(at: 10_000 * Self.ms)) == .none, "no connect or idle timeout while dialling")
         #expect(leg.handle(.upgraded(at: 10_000 * Self.ms)) == .start(rate: 24000))
         #expect(leg.handle(.audio(bytes: 960, at: 10_001 * Self.ms)) == .accept)
+        // A service's audio: any length, any rate (the playout buffer re-frames and bounds it).
+        #expect(leg.handle(.audio(bytes: 7, at: 10_001 * Self.ms)) == .accept)
+        for _ in 0..<1000 { #expect(leg.handle(.audio(bytes: 96_000, at: 10_002 * Self.ms)) == .accept) }
+        #expect(leg.handle(.audio(bytes: 0, at: 10_002 * Self.ms)) == .drop(.wrongSize(bytes: 0, expected: 960)))
         #expect(leg.handle(.transportClosed) == .end(.transportLost, wasStreaming: true))
     }
 }

@@ -5,6 +5,7 @@ import NIOPosix
 import NIOSSL
 import NIOWebSocket
 import PatchbayDSP
+import PatchbayWebSocketClient
 import Synchronization
 
 @testable import PatchbayBench
