@@ -27,14 +27,14 @@
 # calls (.build/capacity/capacity.svg).
 #
 # Environment: CALLS ("50 100 150 200 300 400 500 600"), DURATION (20s), SLOS_MS ("2 5 10 15"),
-# TARGETS (all four), STRUCTURAL_MS (0), SKIP_BUILD (set: use the release binaries as they are).
+# TARGETS (all five), STRUCTURAL_MS (0), SKIP_BUILD (set: use the release binaries as they are).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
 CALLS=${CALLS:-"50 100 150 200 300 400 500 600"}
 DURATION=${DURATION:-20s}
 SLOS_MS=${SLOS_MS:-"2 5 10 15"}
-TARGETS=${TARGETS:-"bare-echo echo conversation conversation-mp3-dtmf"}
+TARGETS=${TARGETS:-"bare-echo echo conversation conversation-mp3-dtmf trio-mp3"}
 export STRUCTURAL_MS=${STRUCTURAL_MS:-0}
 OUT=.build/capacity
 mkdir -p "$OUT"

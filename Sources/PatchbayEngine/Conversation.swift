@@ -21,8 +21,6 @@ final class Conversation {
     // The shard's clock: the conversation ticks at `slot` (of `TickPhase.slots`) of each 20 ms period,
     // moved to follow its legs' arrivals (`observeArrivals`).
     var slot = 0
-    /// The shard clock step of the last clocked tick (0 before the first).
-    var lastStep: UInt64 = 0
     private var windowTicks = 0
     private var timed = false
 

@@ -11,8 +11,12 @@ import Synchronization
 /// millisecond or two, not up to a whole period. The shard sleeps until the next slot that has a
 /// conversation. The clock is absolute (`TickSchedule`): a late wake-up runs the steps that fell due and
 /// skips what is more than 100 ms behind, so every leg still gets one frame per 20 ms of wall time and
-/// the shard never drifts; a conversation ticks at most once per 20 steps, so it never bursts (moving to
-/// another slot makes one period longer, never shorter). Lateness and cost are in `EngineMetrics`.
+/// the shard never drifts. A conversation that moves to another slot (rarely: at its start, or when its
+/// legs' arrivals drift) ticks at the new slot's next occurrence, so that one period is shorter than
+/// 20 ms: the frame that was waiting for the old slot is taken at once rather than left as a surplus
+/// (the leg's delay would grow by that frame until the trim dropped it), and its listeners get that one
+/// frame early — within the one frame ahead the Voice API's playout absorbs. Lateness and cost are in
+/// `EngineMetrics`.
 ///
 /// Media state (conversations, legs' DSP, players) is guarded by `media`, a lock the shard holds while it
 /// ticks or changes it. An event loop that receives audio on the direct route takes the lock only if it
@@ -208,14 +212,10 @@ final class MediaShard: @unchecked Sendable {
                 var i = 0
                 while i < slots[slot].count {
                     let conversation = slots[slot][i]
-                    guard conversation.lastStep == 0 || step - conversation.lastStep >= steps else {
-                        i += 1
-                        continue
-                    }
                     conversation.tick(now: now, metrics: metrics, events: events)
-                    conversation.lastStep = step
                     if let retimed = conversation.observeArrivals(epoch: schedule.epoch), retimed != slot {
-                        // Later in the period: it ticks there next period (a longer period, never a shorter).
+                        // It ticks at the new slot's next occurrence: one period shorter than 20 ms, so the
+                        // frame that waited for the old slot is taken now instead of staying a surplus.
                         slots[slot].remove(at: i)
                         conversation.slot = retimed
                         slots[retimed].append(conversation)

@@ -272,6 +272,30 @@ import Testing
                 [#"unknown key "routes[0].stream.url""#]
             ),
             (
+                #"{"routes": [{"path": "/ai", "mode": "conversation", "connect": [{"uri": "http://agent/voice"}]}]}"#,
+                [#"routes[/ai].connect[0].uri must be a ws:// or wss:// URL (got "http://agent/voice")"#]
+            ),
+            (
+                #"{"routes": [{"path": "/ai", "mode": "conversation", "connect": [{"uri": "ws://a/", "content-type": "audio/l16;rate=11025"}]}]}"#,
+                ["routes[/ai].connect[0].content-type must be audio/l16;rate=8000, 16000, 24000 or 48000"]
+            ),
+            (
+                #"{"routes": [{"path": "/ai", "mode": "conversation", "connect": [{"uri": "ws://a/", "timeout": 3}]}]}"#,
+                [#"unknown key "routes[0].connect[0].timeout""#]
+            ),
+            (
+                #"{"routes": [{"path": "/ai", "mode": "conversation", "connect": [{"uri": "ws://a/", "authorization": {"type": "vonage"}}]}]}"#,
+                ["routes[/ai].connect[0].authorization type vonage signs with auth.jwt_secret: set it"]
+            ),
+            (
+                #"{"routes": [{"path": "/ai", "mode": "echo", "connect": [{"uri": "ws://a/"}]}]}"#,
+                ["route /ai: connect gives each leg a conversation of its own"]
+            ),
+            (
+                #"{"routes": [{"path": "/ai", "mode": "conversation", "connect": [{"uri": "ws://a/", "protocol": "carrier-pigeon"}]}]}"#,
+                ["routes[0].connect[0].protocol"]
+            ),
+            (
                 #"{"tls": {"certificate": "/nonexistent/cert.pem", "private_key": "/nonexistent/key.pem"}}"#,
                 ["cannot load TLS certificate /nonexistent/cert.pem / key /nonexistent/key.pem"]
             ),

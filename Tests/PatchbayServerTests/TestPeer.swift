@@ -149,6 +149,17 @@ final class TestPeer: Sendable {
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes (generous: a loaded machine is slow).
+/// `eventually` for a condition that must await (an HTTP request, say).
+func eventuallyAsync(timeout: Duration = .seconds(20), _ condition: () async -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return await condition()
+}
+
 func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
