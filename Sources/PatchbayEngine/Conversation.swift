@@ -81,8 +81,10 @@ final class Conversation {
     /// earmuff change from any thread: the tick picks them up).
     func updateRoutes() {
         guard legs.count == 2, let a = legs[0].media, let b = legs[1].media else { return }
-        setForwardsDirectly(legs[0], !legs[0].isMuted && !legs[1].isEarmuffed && b.players.isEmpty)
-        setForwardsDirectly(legs[1], !legs[1].isMuted && !legs[0].isEarmuffed && a.players.isEmpty)
+        // A leg that hears itself needs its own frame in a mix: no direct route in either direction.
+        let mixOnly = legs[0].hearsItself || legs[1].hearsItself
+        setForwardsDirectly(legs[0], !mixOnly && !legs[0].isMuted && !legs[1].isEarmuffed && b.players.isEmpty)
+        setForwardsDirectly(legs[1], !mixOnly && !legs[1].isMuted && !legs[0].isEarmuffed && a.players.isEmpty)
     }
 
     /// Sets the leg's route, and tells its I/O whether arrivals should wake the shard. A listener whose
@@ -210,8 +212,8 @@ final class Conversation {
             let others = UnsafeMutableBufferPointer(rebasing: media.othersMix[0..<mixSamples])
             if leg.isEarmuffed || legs.count == 1 {
                 others.update(repeating: 0)
-            } else if leg.isMuted || media.forwardsDirectly {
-                // Its own audio is not in the sum.
+            } else if leg.isMuted || media.forwardsDirectly || leg.hearsItself {
+                // Its own audio is not in the sum, or it is to be heard.
                 for i in 0..<mixSamples { others[i] = Int16(clamping: sum[i]) }
             } else {
                 for i in 0..<mixSamples { others[i] = Int16(clamping: sum[i] &- Int32(media.mixFrame[i])) }

@@ -31,6 +31,9 @@ public final class Leg: @unchecked Sendable {
     /// When true the leg hears its own audio with no delay and joins no conversation (the I/O layer
     /// echoes each frame as it arrives); used by tests and `patchbay bench`.
     public let isEcho: Bool
+    /// The leg hears the conversation's whole mix, its own audio included (a transcription service that
+    /// wants both sides of a call: an outbound leg's `source: mixed`), not the usual N-1.
+    public let hearsItself: Bool
 
     /// Audio from the peer, written by the I/O, read by the shard.
     public let inbound: SampleRing
@@ -71,7 +74,7 @@ public final class Leg: @unchecked Sendable {
 
     public init(
         id: UUID = UUID(), conversationName: String? = nil, direction: Direction = .inbound, sampleRate: Int,
-        headers: [String: String] = [:], isEcho: Bool = false, inboundDepthLimit: Int = 3,
+        headers: [String: String] = [:], isEcho: Bool = false, hearsItself: Bool = false, inboundDepthLimit: Int = 3,
         transport: any LegTransport, waker: LegWaker
     ) {
         precondition([8000, 16000, 24000, 48000].contains(sampleRate), "unsupported leg rate \(sampleRate)")
@@ -83,6 +86,7 @@ public final class Leg: @unchecked Sendable {
         self.headers = headers
         startTime = Date()
         self.isEcho = isEcho
+        self.hearsItself = hearsItself
         self.inboundDepthLimit = min(max(1, inboundDepthLimit), Self.ringFrames - 2)
         // 160 ms or more each way (rounded up to a power of two): beyond the inbound depth limit and any
         // burst the rate limit lets through in one event-loop turn, and several ticks ahead of the

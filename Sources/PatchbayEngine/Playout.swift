@@ -15,8 +15,8 @@ public struct Playout: Sendable {
     /// Bytes waiting.
     public private(set) var count = 0
     /// Bytes ever queued, and ever taken (or cleared): marker positions are on this scale.
-    private var written = 0
-    private var taken = 0
+    public private(set) var written = 0
+    public private(set) var taken = 0
     private var markers: [(position: Int, payload: String)] = []
 
     public init(frameBytes: Int, capacityFrames: Int) {

@@ -51,7 +51,7 @@ final class LegHandler: ChannelInboundHandler {
     private var housekeeping: RepeatedTask?
     private var problemsLogged = 0
     /// One outbound frame (20 ms at up to 48 kHz).
-    private let scratch = UnsafeMutableBufferPointer<Int16>.allocate(capacity: 960)
+    let scratch = UnsafeMutableBufferPointer<Int16>.allocate(capacity: 960)
 
     init(setup: Setup) {
         self.setup = setup
@@ -99,7 +99,9 @@ final class LegHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         housekeeping = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             let handler = loopBound.value
-            handler.perform(handler.lifecycle.handle(.timer(at: Self.now)))
+            let now = Self.now
+            handler.perform(handler.lifecycle.handle(.timer(at: now)))
+            if handler.service != nil { handler.serviceHousekeeping(at: now) }
         }
     }
 
@@ -365,6 +367,10 @@ final class LegHandler: ChannelInboundHandler {
             setup.engine.metrics.samplesDropped.increment(by: dropped)
             return
         }
+        if let side = service, side.endpoint.protocol != .voiceAPI {
+            writeRawOutbound(frame: frame, context: context)
+            return
+        }
         var wrote = false
         while leg.outbound.available >= n {
             _ = leg.outbound.read(into: frame)
@@ -389,6 +395,7 @@ final class LegHandler: ChannelInboundHandler {
 
     /// Ends the leg on request: closes with 1000 and the reason.
     func hangUp(reason: String) {
+        if closeServiceGracefully(reason: reason) { return }
         perform(lifecycle.handle(.hangUp(reason: reason)))
     }
 

@@ -273,6 +273,7 @@ extension ServerConfiguration {
         "routes.stream": ["stream_url", "loop", "level"],
         "routes.connect": WebSocketEndpoint.knownKeys,
         "routes.connect.authorization": ["type", "value"],
+        "routes.connect.keepalive": ["message", "interval"],
     ]
 
     /// The first key no part of the configuration knows, as a path ("limits.drain_second").
@@ -297,9 +298,11 @@ extension ServerConfiguration {
                     for key in e.keys.sorted() where !knownKeys["routes.connect"]!.contains(key) {
                         return "routes[\(i)].connect[\(j)].\(key)"
                     }
-                    for key in (e["authorization"] as? [String: Any] ?? [:]).keys.sorted()
-                    where !knownKeys["routes.connect.authorization"]!.contains(key) {
-                        return "routes[\(i)].connect[\(j)].authorization.\(key)"
+                    for section in ["authorization", "keepalive"] {
+                        for key in (e[section] as? [String: Any] ?? [:]).keys.sorted()
+                        where !knownKeys["routes.connect.\(section)"]!.contains(key) {
+                            return "routes[\(i)].connect[\(j)].\(section).\(key)"
+                        }
                     }
                 }
             }

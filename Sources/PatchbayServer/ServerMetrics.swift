@@ -34,6 +34,7 @@ final class ServerMetrics: Sendable {
     let serviceMessages: CoreMetrics.Counter
     let serviceMessagesInvalid: CoreMetrics.Counter
     let serviceOddMessages: CoreMetrics.Counter
+    let serviceLateDeltasDropped: CoreMetrics.Counter
     private let factory: any MetricsFactory
 
     /// Service connections that ended, by the close code they ended with ("none" when the connection
@@ -73,6 +74,9 @@ final class ServerMetrics: Sendable {
         .init("patchbay_service_messages_total", "Text messages from services published as events."),
         .init("patchbay_service_messages_invalid_total", "Text messages from services that were not JSON objects."),
         .init("patchbay_service_odd_messages_total", "Service audio messages with an odd number of bytes."),
+        .init(
+            "patchbay_service_late_deltas_dropped_total",
+            "OpenAI Realtime audio deltas dropped because their item was truncated or their response cancelled."),
     ]
 
     init(factory: any MetricsFactory) {
@@ -98,6 +102,7 @@ final class ServerMetrics: Sendable {
         serviceMessages = counter("patchbay_service_messages_total")
         serviceMessagesInvalid = counter("patchbay_service_messages_invalid_total")
         serviceOddMessages = counter("patchbay_service_odd_messages_total")
+        serviceLateDeltasDropped = counter("patchbay_service_late_deltas_dropped_total")
         self.factory = factory
     }
 }

@@ -25,7 +25,10 @@ public enum WebSocketClient {
             if let tls {
                 try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
             }
+            // Bytes that came in the same read as the 101 (a server that speaks first: AssemblyAI's
+            // "Begin", a session's "created") go on to the websocket handlers, not dropped.
             try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                leftOverBytesStrategy: .forwardBytes,
                 withClientUpgrade: (
                     upgraders: [upgrader],
                     completionHandler: { context in

@@ -19,6 +19,19 @@ import Testing
         #expect(h.lastHeard(by: c).allSatisfy { $0 == 3000 })
     }
 
+    @Test("a leg that hears itself (a service's source: mixed) gets the whole mix; the other leg still hears only it")
+    func hearsItself() {
+        let h = EngineHarness()
+        let caller = h.leg(), service = h.leg(hearsItself: true)
+        // No direct route with a leg that hears itself: both go through the tick.
+        h.send(1000, from: caller)
+        h.send(2000, from: service)
+        #expect(h.heard(by: caller).isEmpty, "nothing before the tick")
+        h.tick()
+        #expect(h.lastHeard(by: caller).allSatisfy { $0 == 2000 })
+        #expect(h.lastHeard(by: service).allSatisfy { $0 == 3000 })
+    }
+
     @Test("a muted leg is not heard but still hears; an earmuffed leg hears nothing but is heard")
     func muteAndEarmuff() {
         let h = EngineHarness()

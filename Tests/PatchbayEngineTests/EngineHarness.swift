@@ -46,8 +46,9 @@ final class EngineHarness {
 
     /// Attaches a leg to `conversation` and waits until it has joined.
     @discardableResult
-    func leg(_ conversation: String = "c", rate: Int = 16000) -> Leg {
-        let leg = Leg(conversationName: conversation, sampleRate: rate, transport: Transport(), waker: LegWaker {})
+    func leg(_ conversation: String = "c", rate: Int = 16000, hearsItself: Bool = false) -> Leg {
+        let leg = Leg(
+            conversationName: conversation, sampleRate: rate, hearsItself: hearsItself, transport: Transport(), waker: LegWaker {})
         engine.attach(leg)
         engine.synchronize(with: leg.id)
         return leg

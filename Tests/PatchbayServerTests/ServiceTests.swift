@@ -21,6 +21,16 @@ final class ScriptedService: Sendable {
         try await start(["python3", tests.appendingPathComponent("python/voice_api_service.py").path] + arguments)
     }
 
+    /// Emulators of services with protocols of their own (Tests/python/raw_services.py).
+    static func rawService(_ arguments: [String]) async throws -> ScriptedService {
+        try await start(["python3", tests.appendingPathComponent("python/raw_services.py").path] + arguments)
+    }
+
+    /// The OpenAI Realtime emulator (Tests/python/openai_realtime.py).
+    static func openAIRealtime(_ arguments: [String] = []) async throws -> ScriptedService {
+        try await start(["python3", tests.appendingPathComponent("python/openai_realtime.py").path] + arguments)
+    }
+
     /// Node.js with Debian's `ws` (package node-ws, under /usr/share/nodejs).
     static func node(_ arguments: [String] = []) async throws -> ScriptedService {
         try await start(["node", tests.appendingPathComponent("node/voice_api_service.js").path] + arguments)

@@ -9,6 +9,34 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
         /// The Voice API's own websocket protocol, from the Voice API's side: any service built for the
         /// Voice API works unchanged.
         case voiceAPI = "voice-api"
+        /// Binary audio both ways and the service's own JSON (speech-to-text services such as Deepgram and
+        /// AssemblyAI, voice agents that take raw audio): shaped by `chunk_ms`, `codec`, `init`,
+        /// `wait_for`, `keepalive`, `close`, `clear_on` and `send_silence`.
+        case raw
+        /// OpenAI's Realtime API (the GA interface): `session.update` from the `session` template, the
+        /// caller's audio as `input_audio_buffer.append`, `response.output_audio.delta` played, and on
+        /// `input_audio_buffer.speech_started` the playout cleared and `conversation.item.truncate` sent.
+        case openAIRealtime = "openai-realtime"
+    }
+
+    /// The caller's audio as the service wants it (`raw`).
+    public enum Codec: String, Sendable, Codable {
+        /// 16-bit little-endian PCM at the endpoint's rate.
+        case pcm
+        /// One Opus packet (libopus, 20 ms) per message, both ways.
+        case opus
+    }
+
+    /// A text message sent while no audio flows (`raw`), e.g. Deepgram's `{"type":"KeepAlive"}`.
+    public struct KeepAlive: Sendable, Equatable, Codable {
+        public var message: JSONValue
+        /// Seconds without audio sent before it goes (and between two of them).
+        public var interval: Double
+
+        public init(message: JSONValue, interval: Double) {
+            self.message = message
+            self.interval = interval
+        }
     }
 
     /// The `Authorization` header of the upgrade.
@@ -27,6 +55,15 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
             self.type = type
             self.value = value
         }
+    }
+
+    /// What the service hears.
+    public enum Source: String, Sendable, Codable {
+        /// The other legs of the conversation — the caller — without the service's own audio (N-1).
+        case caller
+        /// The whole conversation, the service's own audio included (both sides of a call, for a
+        /// transcription service).
+        case mixed
     }
 
     /// What happens to the caller when the service cannot be reached (or is lost for good).
@@ -54,6 +91,7 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
     /// Dial again when the service drops the connection mid-call (within `retry_deadline` again).
     public var reconnect: Bool
     public var onFailure: OnFailure
+    public var source: Source
     /// The most audio the service may send ahead of playout, in 20 ms frames (the Voice API's 3072 ≈ 60 s
     /// by default); what overflows is dropped and counted.
     public var playoutBufferFrames: Int
@@ -61,6 +99,28 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
     public var tlsVerify: Bool
     /// A PEM bundle of the certificate authorities to trust for `wss://` instead of the system's.
     public var caFile: String?
+
+    // `raw` only.
+    /// Milliseconds of audio per binary message (a multiple of 20, 20...1000; AssemblyAI wants 50 or more).
+    public var chunkMilliseconds: Int
+    public var codec: Codec
+    /// Sent as text as soon as the websocket is up (a session's settings).
+    public var initMessage: JSONValue?
+    /// No audio is sent until a text message containing every field of this object arrives (e.g.
+    /// `{"type":"SettingsApplied"}`); the caller's audio until then is not sent.
+    public var waitFor: JSONValue?
+    public var keepalive: KeepAlive?
+    /// Sent when Patchbay ends the session (e.g. `{"type":"CloseStream"}`): no audio follows it, and the
+    /// service has two seconds to send its last results and close before Patchbay closes.
+    public var closeMessage: JSONValue?
+    /// A text message containing every field of this object drops the audio queued for playout (a voice
+    /// agent's barge-in, e.g. `{"type":"UserStartedSpeaking"}`).
+    public var clearOn: JSONValue?
+    /// Send frames of digital silence (false: only audio; the keepalive covers the gaps).
+    public var sendSilence: Bool
+    /// `openai-realtime`: the `session` object of the first `session.update` (instructions, voice, turn
+    /// detection...); the audio formats are filled in from the content type where it leaves them out.
+    public var session: JSONValue?
 
     public init(uri: String, contentType: String = "audio/l16;rate=16000") {
         type = "websocket"
@@ -73,9 +133,19 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
         retryDeadline = 10
         reconnect = true
         onFailure = .continue
+        source = .caller
         playoutBufferFrames = 3072
         tlsVerify = true
         caFile = nil
+        chunkMilliseconds = 20
+        codec = .pcm
+        initMessage = nil
+        waitFor = nil
+        keepalive = nil
+        closeMessage = nil
+        clearOn = nil
+        sendSilence = true
+        session = nil
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -85,9 +155,19 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
         case connectTimeout = "connect_timeout"
         case retryDeadline = "retry_deadline"
         case onFailure = "on_failure"
+        case source
         case playoutBufferFrames = "playout_buffer_frames"
         case tlsVerify = "tls_verify"
         case caFile = "ca_file"
+        case chunkMilliseconds = "chunk_ms"
+        case codec
+        case initMessage = "init"
+        case waitFor = "wait_for"
+        case keepalive
+        case closeMessage = "close"
+        case clearOn = "clear_on"
+        case sendSilence = "send_silence"
+        case session
     }
 
     public init(from decoder: any Decoder) throws {
@@ -102,9 +182,19 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
         e.retryDeadline = try c.decodeIfPresent(Double.self, forKey: .retryDeadline) ?? e.retryDeadline
         e.reconnect = try c.decodeIfPresent(Bool.self, forKey: .reconnect) ?? e.reconnect
         e.onFailure = try c.decodeIfPresent(OnFailure.self, forKey: .onFailure) ?? e.onFailure
+        e.source = try c.decodeIfPresent(Source.self, forKey: .source) ?? e.source
         e.playoutBufferFrames = try c.decodeIfPresent(Int.self, forKey: .playoutBufferFrames) ?? e.playoutBufferFrames
         e.tlsVerify = try c.decodeIfPresent(Bool.self, forKey: .tlsVerify) ?? e.tlsVerify
         e.caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+        e.chunkMilliseconds = try c.decodeIfPresent(Int.self, forKey: .chunkMilliseconds) ?? e.chunkMilliseconds
+        e.codec = try c.decodeIfPresent(Codec.self, forKey: .codec) ?? e.codec
+        e.initMessage = try c.decodeIfPresent(JSONValue.self, forKey: .initMessage)
+        e.waitFor = try c.decodeIfPresent(JSONValue.self, forKey: .waitFor)
+        e.keepalive = try c.decodeIfPresent(KeepAlive.self, forKey: .keepalive)
+        e.closeMessage = try c.decodeIfPresent(JSONValue.self, forKey: .closeMessage)
+        e.clearOn = try c.decodeIfPresent(JSONValue.self, forKey: .clearOn)
+        e.sendSilence = try c.decodeIfPresent(Bool.self, forKey: .sendSilence) ?? e.sendSilence
+        e.session = try c.decodeIfPresent(JSONValue.self, forKey: .session)
         self = e
     }
 
@@ -161,6 +251,61 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw ConfigurationError("\(place).ca_file \(caFile) does not exist or cannot be read")
         }
+        let rawOnly: [(String, Bool)] = [
+            ("codec", codec != .pcm), ("init", initMessage != nil), ("wait_for", waitFor != nil),
+            ("keepalive", keepalive != nil), ("close", closeMessage != nil), ("clear_on", clearOn != nil),
+            ("send_silence", !sendSilence),
+        ]
+        if self.protocol != .raw, let (key, _) = rawOnly.first(where: { $0.1 }) {
+            throw ConfigurationError("\(place).\(key) applies to protocol raw only")
+        }
+        if self.protocol == .voiceAPI, chunkMilliseconds != 20 {
+            throw ConfigurationError("\(place).chunk_ms applies to protocols raw and openai-realtime (voice-api sends 20 ms frames)")
+        }
+        if self.protocol != .openAIRealtime, session != nil {
+            throw ConfigurationError("\(place).session applies to protocol openai-realtime only")
+        }
+        if self.protocol == .openAIRealtime {
+            guard sampleRate == 24000 else {
+                throw ConfigurationError("\(place).content-type must be audio/l16;rate=24000 for openai-realtime (its audio/pcm)")
+            }
+            if let session, case .object = session {
+            } else if session != nil {
+                throw ConfigurationError("\(place).session must be a JSON object")
+            }
+        }
+        guard chunkMilliseconds % 20 == 0, (20...1000).contains(chunkMilliseconds) else {
+            throw ConfigurationError("\(place).chunk_ms must be a multiple of 20 in 20...1000 (got \(chunkMilliseconds))")
+        }
+        if codec == .opus, chunkMilliseconds != 20 {
+            throw ConfigurationError("\(place).codec opus sends one 20 ms packet per message: chunk_ms must be 20")
+        }
+        for (key, value) in [("wait_for", waitFor), ("clear_on", clearOn)] {
+            if let value, case .object(let o) = value, !o.isEmpty { continue }
+            if value != nil { throw ConfigurationError("\(place).\(key) must be a non-empty JSON object (the fields to match)") }
+        }
+        if let keepalive, !(0.5...600).contains(keepalive.interval) {
+            throw ConfigurationError("\(place).keepalive.interval must be 0.5...600 seconds (got \(keepalive.interval))")
+        }
+    }
+
+    /// Whether a service's JSON message contains every field of `pattern` (`wait_for`, `clear_on`).
+    static func matches(_ message: [String: Any], _ pattern: JSONValue?) -> Bool {
+        guard case .object(let fields)? = pattern else { return false }
+        for (key, value) in fields {
+            guard let got = message[key] else { return false }
+            let expected = value.foundationObject
+            guard let a = try? JSONSerialization.data(withJSONObject: [got], options: [.sortedKeys]),
+                let b = try? JSONSerialization.data(withJSONObject: [expected], options: [.sortedKeys]), a == b
+            else { return false }
+        }
+        return true
+    }
+
+    /// A JSON value as compact text.
+    static func text(_ value: JSONValue) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [value.foundationObject], options: [.sortedKeys])) ?? Data("[null]".utf8)
+        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
     }
 
     /// The `websocket:connected` message for this endpoint: the content type, then the headers with
