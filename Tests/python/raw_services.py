@@ -18,8 +18,9 @@ public documentation, for Patchbay's `raw` protocol tests. One JSON object per l
   agent       A voice agent in the manner of Deepgram's Voice Agent API (docs: "Voice Agent" reference):
               `{"type":"Welcome"}` first; `{"type":"Settings",...}` must come before any audio (audio first
               closes with 1008) and is answered `{"type":"SettingsApplied"}`; then it answers each second of
-              caller audio with one second of its own audio (a 440 Hz tone) in one binary message, and after
-              --interrupt-after-ms sends `{"type":"UserStartedSpeaking"}` (queued agent audio must stop).
+              caller audio with one second of its own audio (a 440 Hz tone) in one binary message, and
+              --interrupt-after-ms after its first answer sends `{"type":"UserStartedSpeaking"}` (the rest of
+              that answer, still queued, must not play).
   opus-echo   Decodes nothing: echoes every binary message back as it came (Opus packets in, Opus out).
 """
 import argparse
@@ -120,13 +121,13 @@ class Session:
                     await self.ws.close(1008, "audio before Settings")
                     return
                 self.count(message)
-                if started is None:
-                    started = time.monotonic()
-                    asyncio.create_task(self.interrupt())
                 while self.audio_bytes >= (answered + 1) * 2 * self.rate:
                     answered += 1
                     await self.ws.send(tone(self.rate, 1.0))
                     report(ev="sent", what="agent-audio", n=answered, t=time.monotonic())
+                    if started is None:
+                        started = time.monotonic()
+                        asyncio.create_task(self.interrupt())
                 continue
             event = json.loads(message)
             report(ev="text", msg=event)
@@ -156,7 +157,7 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", required=True, choices=["deepgram", "assemblyai", "agent", "opus-echo"])
     parser.add_argument("--idle-seconds", type=float, default=10.0)
-    parser.add_argument("--interrupt-after-ms", type=int, default=1500)
+    parser.add_argument("--interrupt-after-ms", type=int, default=400)
     parser.add_argument("--lifetime", type=float, default=60.0)
     args = parser.parse_args()
 
