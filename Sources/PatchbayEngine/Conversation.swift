@@ -4,13 +4,13 @@ import PatchbayDSP
 /// wideband legs keep their bandwidth between themselves). Owned by one shard; touched only on its queue.
 ///
 /// Two routes for a leg's audio:
-/// - **direct**: in a two-leg conversation where the listener hears nothing else (the speaker is not
-///   muted, the listener not earmuffed and nothing plays to it), a frame goes to the listener as soon as
-///   it arrives: DTMF detected, resampled straight to the listener's rate, paced by `DirectPacer`. No
-///   mixing tick, so no 0-20 ms wait for one.
+/// - **direct**: in a two-leg conversation (the speaker is not muted, the listener not earmuffed, neither
+///   hears itself), a frame goes to the listener as soon as it arrives: DTMF detected, resampled straight
+///   to the listener's rate, the listener's own players (a prompt, hold music) mixed in, paced by
+///   `DirectPacer`. No mixing tick, so no wait for one.
 /// - **mixed**: otherwise, at each 20 ms tick, every leg hears the sum of the others plus its players.
-/// The route is chosen per direction, again at every arrival and tick, so a player starting or a leg
-/// joining switches it at once.
+/// The route is chosen per direction, again at every arrival and tick, so mute or a third leg joining
+/// switches it at once.
 final class Conversation {
     let name: String
     private(set) var rate: Int
@@ -77,14 +77,14 @@ final class Conversation {
     }
 
     /// Chooses each direction's route for now (two legs: cheap enough for every arrival and tick). Run
-    /// whenever what decides it may have changed on the shard (legs, players) and at every tick (mute and
-    /// earmuff change from any thread: the tick picks them up).
+    /// whenever what decides it may have changed on the shard (legs) and at every tick (mute and earmuff
+    /// change from any thread: the tick picks them up).
     func updateRoutes() {
-        guard legs.count == 2, let a = legs[0].media, let b = legs[1].media else { return }
+        guard legs.count == 2, legs[0].media != nil, legs[1].media != nil else { return }
         // A leg that hears itself needs its own frame in a mix: no direct route in either direction.
         let mixOnly = legs[0].hearsItself || legs[1].hearsItself
-        setForwardsDirectly(legs[0], !mixOnly && !legs[0].isMuted && !legs[1].isEarmuffed && b.players.isEmpty)
-        setForwardsDirectly(legs[1], !mixOnly && !legs[1].isMuted && !legs[0].isEarmuffed && a.players.isEmpty)
+        setForwardsDirectly(legs[0], !mixOnly && !legs[0].isMuted && !legs[1].isEarmuffed)
+        setForwardsDirectly(legs[1], !mixOnly && !legs[1].isMuted && !legs[0].isEarmuffed)
     }
 
     /// Sets the leg's route, and tells its I/O whether arrivals should wake the shard. A listener whose
@@ -117,7 +117,7 @@ final class Conversation {
             let frame = UnsafeMutableBufferPointer(rebasing: media.legFrame[0..<n])
             _ = source.inbound.readFrame(into: frame)
             detectDTMF(source, media, frame, metrics: metrics, events: events)
-            sendDirect(frame, from: media, to: listener, silence: false, now: now, metrics: metrics)
+            sendDirect(frame, from: media, to: listener, silence: false, now: now, metrics: metrics, events: events)
         }
     }
 
@@ -132,7 +132,7 @@ final class Conversation {
             source.framesConcealed.add()
             metrics.framesConcealed.increment()
             detectDTMF(source, media, frame, metrics: metrics, events: events)
-            sendDirect(frame, from: media, to: listener, silence: true, now: now, metrics: metrics)
+            sendDirect(frame, from: media, to: listener, silence: true, now: now, metrics: metrics, events: events)
         }
         // Frames pass straight through, so one still waiting at every tick for a second is surplus.
         trimSurplus(source, media, keeping: 0, metrics: metrics)
@@ -140,11 +140,17 @@ final class Conversation {
 
     private func sendDirect(
         _ frame: UnsafeMutableBufferPointer<Int16>, from media: LegMedia, to listener: Leg, silence: Bool, now: Int64,
-        metrics: EngineMetrics
+        metrics: EngineMetrics, events: EventHub
     ) {
         guard let out = listener.media else { return }
         let output = UnsafeMutableBufferPointer(rebasing: out.output[0..<out.frameSamples])
         media.convertDirect(UnsafeBufferPointer(frame), into: output)
+        if !out.players.isEmpty {
+            // The listener's own players (a prompt, hold music) mixed into the frame as it passes.
+            out.bus.add(UnsafeBufferPointer(output))
+            mixPlayers(of: listener, out, events: events)
+            renderBus(out, into: output, metrics: metrics)
+        }
         let lost = listener.outbound.write(UnsafeBufferPointer(output))
         if lost > 0 { metrics.ringOverflowSamples.increment(by: lost) }
         out.pacer.sent(at: now, silence: silence)
@@ -294,26 +300,9 @@ final class Conversation {
     private func pushOutbound(_ leg: Leg, _ media: LegMedia, now: Int64, metrics: EngineMetrics, events: EventHub) {
         let n = media.frameSamples
         media.bus.add(UnsafeBufferPointer(rebasing: media.othersLeg[0..<n]))
-        if !media.players.isEmpty {
-            let scratch = UnsafeMutableBufferPointer(rebasing: media.scratch[0..<n])
-            var i = 0
-            while i < media.players.count {
-                let player = media.players[i]
-                let done = player.render(into: scratch)
-                media.bus.add(UnsafeBufferPointer(scratch), level: player.level)
-                if done {
-                    media.players.remove(at: i)
-                    events.publish(
-                        EngineEvent(leg: leg.id, conversation: name, kind: .playerFinished(player: player.id, stopped: false)))
-                } else {
-                    i += 1
-                }
-            }
-        }
+        mixPlayers(of: leg, media, events: events)
         let output = UnsafeMutableBufferPointer(rebasing: media.output[0..<n])
-        let report = media.bus.render(into: output)
-        if report.saturatedSamples > 0 { metrics.samplesSaturated.increment(by: report.saturatedSamples) }
-        if report.limited { metrics.framesLimited.increment() }
+        renderBus(media, into: output, metrics: metrics)
         let lost = leg.outbound.write(UnsafeBufferPointer(output))
         if lost > 0 { metrics.ringOverflowSamples.increment(by: lost) }
         // Should the leg's source go direct next, its pacer knows this frame went now.
@@ -321,5 +310,31 @@ final class Conversation {
         leg.framesOut.add()
         metrics.framesOut.increment()
         leg.waker.signal(leg)
+    }
+
+    /// Adds one frame of each of the leg's players to its bus; players that finish are removed and
+    /// their `playerFinished` events published.
+    private func mixPlayers(of leg: Leg, _ media: LegMedia, events: EventHub) {
+        guard !media.players.isEmpty else { return }
+        let scratch = UnsafeMutableBufferPointer(rebasing: media.scratch[0..<media.frameSamples])
+        var i = 0
+        while i < media.players.count {
+            let player = media.players[i]
+            let done = player.render(into: scratch)
+            media.bus.add(UnsafeBufferPointer(scratch), level: player.level)
+            if done {
+                media.players.remove(at: i)
+                events.publish(EngineEvent(leg: leg.id, conversation: name, kind: .playerFinished(player: player.id, stopped: false)))
+            } else {
+                i += 1
+            }
+        }
+    }
+
+    /// Renders the leg's bus into `output` (the limiter and saturation counted).
+    private func renderBus(_ media: LegMedia, into output: UnsafeMutableBufferPointer<Int16>, metrics: EngineMetrics) {
+        let report = media.bus.render(into: output)
+        if report.saturatedSamples > 0 { metrics.samplesSaturated.increment(by: report.saturatedSamples) }
+        if report.limited { metrics.framesLimited.increment() }
     }
 }
