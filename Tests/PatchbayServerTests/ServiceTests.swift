@@ -198,6 +198,27 @@ final class EventRecorder: Sendable {
         #expect(kinds.contains { if case .connected(_, 1, _) = $0 { true } else { false } })
     }
 
+    @Test("a 48 kHz service hears an 8 kHz caller and is heard by it, resampled both ways")
+    func wideband() async throws {
+        let service = try await ScriptedService.python(["--mode", "echo"])
+        defer { service.stop() }
+        let gateway = try await Self.gateway([Self.endpoint(service, rate: 48000)])
+        let caller = try await gateway.connect("/ai")
+        try await caller.sendConnected(rate: 8000)
+        #expect(await eventually { service.texts.contains { $0["event"] as? String == "websocket:connected" } }, "\(service.log)")
+        try await stream(caller, frames: 50, frameSamples: 160) { k in sine(1000, amplitude: 8000, rate: 8000, count: 160, offset: 160 * k) }
+        #expect(
+            await eventually { Self.toneFrames(caller, rate: 8000, frequency: 1000) >= 20 },
+            "heard \(Self.toneFrames(caller, rate: 8000, frequency: 1000)) tone frames of \(caller.received.binary.count); sizes \(Set(caller.received.binary.map(\.count)))\n\(service.log)"
+        )
+        await caller.close()
+        #expect(await eventually { !service.reports("close").isEmpty })
+        let connected = service.texts.first { $0["event"] as? String == "websocket:connected" }
+        #expect(connected?["content-type"] as? String == "audio/l16;rate=48000")
+        #expect((service.reports("close").first?["first_sizes"] as? [Int])?.allSatisfy { $0 == 1920 } == true, "\(service.log)")
+        await gateway.stop()
+    }
+
     @Test("a burst faster than real time is played one frame per 20 ms, and notify is answered when playout reaches it")
     func burstAndNotify() async throws {
         let service = try await ScriptedService.python(["--mode", "burst", "--seconds", "2"])
