@@ -346,7 +346,10 @@ final class EventRecorder: Sendable {
         let caller = try await gateway.connect("/ai")
         try await caller.sendConnected(rate: 16000)
         #expect(await eventually { service.reports("open").count == 2 }, "\(service.log)")
-        #expect(events.serviceEvents.contains { if case .closed(_, 1011, _) = $0 { true } else { false } }, "\(events.serviceEvents)")
+        // The engine's events reach the recorder asynchronously: wait for the close to be recorded too.
+        #expect(
+            await eventually { events.serviceEvents.contains { if case .closed(_, 1011, _) = $0 { true } else { false } } },
+            "\(events.serviceEvents)")
         // The second connection echoes: the caller's tone comes back through it.
         try await stream(caller, frames: 25, frameSamples: 320) { k in sine(1000, amplitude: 8000, rate: 16000, count: 320, offset: 320 * k) }
         #expect(await eventually { Self.toneFrames(caller, rate: 16000, frequency: 1000) >= 15 })
