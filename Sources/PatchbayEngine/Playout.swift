@@ -65,15 +65,7 @@ public struct Playout: Sendable {
         precondition(frame.count == frameBytes)
         guard count >= frameBytes || (padding && count > 0) else { return false }
         let n = min(count, frameBytes)
-        var copied = 0
-        storage.withUnsafeBytes { src in
-            while copied < n {
-                let start = (head + copied) % src.count
-                let chunk = min(n - copied, src.count - start)
-                frame.baseAddress!.advanced(by: copied).copyMemory(from: src.baseAddress!.advanced(by: start), byteCount: chunk)
-                copied += chunk
-            }
-        }
+        copyWaiting(n, into: frame)
         if n < frameBytes {
             let whole = n & ~1
             frame.baseAddress!.advanced(by: whole).initializeMemory(as: UInt8.self, repeating: 0, count: frameBytes - whole)
@@ -110,18 +102,21 @@ public struct Playout: Sendable {
         while size < needed { size *= 2 }
         size = min(size, capacityBytes)
         var grown = [UInt8](repeating: 0, count: size)
-        grown.withUnsafeMutableBytes { dst in
-            storage.withUnsafeBytes { src in
-                var copied = 0
-                while copied < count {
-                    let start = (head + copied) % src.count
-                    let chunk = min(count - copied, src.count - start)
-                    dst.baseAddress!.advanced(by: copied).copyMemory(from: src.baseAddress!.advanced(by: start), byteCount: chunk)
-                    copied += chunk
-                }
-            }
-        }
+        grown.withUnsafeMutableBytes { copyWaiting(count, into: $0) }
         storage = grown
         head = 0
+    }
+
+    /// Copies the oldest `n` waiting bytes, across the ring's end, to the start of `destination`.
+    private func copyWaiting(_ n: Int, into destination: UnsafeMutableRawBufferPointer) {
+        storage.withUnsafeBytes { src in
+            var copied = 0
+            while copied < n {
+                let start = (head + copied) % src.count
+                let chunk = min(n - copied, src.count - start)
+                destination.baseAddress!.advanced(by: copied).copyMemory(from: src.baseAddress!.advanced(by: start), byteCount: chunk)
+                copied += chunk
+            }
+        }
     }
 }

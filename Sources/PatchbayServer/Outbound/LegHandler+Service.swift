@@ -173,7 +173,7 @@ extension LegHandler {
         }
         if released { setup.metrics.servicePlayoutDepth.record(side.playout.framesQueued) }
         for payload in side.playout.reachedMarkers() {
-            send(text: #"{"event":"websocket:notify","payload":"# + payload + "}")
+            answerNotify(payload)
         }
         if side.playout.count > 0, let context {
             var due = side.pacer.nextAllowed(at: now)
@@ -216,7 +216,7 @@ extension LegHandler {
         switch command {
         case .clear:
             // Their audio will never play: the pending notifies are answered now, then the clear.
-            for payload in clearPlayout() { send(text: #"{"event":"websocket:notify","payload":"# + payload + "}") }
+            for payload in clearPlayout() { answerNotify(payload) }
             send(text: #"{"event":"websocket:cleared"}"#)
         case .notify(let payload):
             service?.playout.appendMarker(payload)
@@ -419,5 +419,10 @@ extension LegHandler {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             send(text: String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// `websocket:notify` with the payload of the `notify` it answers (compact JSON).
+    private func answerNotify(_ payload: String) {
+        send(text: #"{"event":"websocket:notify","payload":"# + payload + "}")
     }
 }
