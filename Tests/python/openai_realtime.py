@@ -6,7 +6,10 @@ documentation ("Realtime API" guide and the "Realtime server/client events" refe
 
 What it does, as the real service would: `session.created` on connect; `session.update` answered with
 `session.updated` (and reported, so the test can check the formats); `input_audio_buffer.append` audio
-(base64 PCM16 at 24 kHz) accumulated. Once --respond-after-ms of caller audio has arrived it answers with
+accumulated, in the session's input format: base64 PCM16 at 24 kHz (`audio/pcm`), or G.711 at 8 kHz
+(`audio/pcmu`, `audio/pcma`), expanded with Python's own G.711 (`audioop`) — the answer goes out in the
+output format the same way. At the close it reports how much of the caller's audio (its loud 20 ms blocks)
+was a --caller-tone sine: a caller's tone should survive the gateway's resampling and G.711 intact. Once --respond-after-ms of caller audio has arrived it answers with
 a response: `response.created`, then --seconds of a 440 Hz tone as `response.output_audio.delta` events
 for item "item_1" sent all at once (faster than real time, as the service does), then
 `response.output_audio.done` and `response.done`. Once --barge-in-after-ms of caller audio has arrived
@@ -22,6 +25,11 @@ import math
 import struct
 import sys
 import time
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # the standard library's through 3.12; the audioop-lts package from 3.13
 
 import websockets
 from websockets.asyncio.server import serve
@@ -36,6 +44,39 @@ def tone(rate, seconds, frequency=440.0, amplitude=8000):
     return b"".join(struct.pack("<h", int(amplitude * math.sin(2 * math.pi * frequency * i / rate))) for i in range(n))
 
 
+FORMATS = {  # session format type -> (rate, bytes to PCM16, PCM16 to bytes)
+    "audio/pcm": (24000, lambda b: b, lambda b: b),
+    "audio/pcmu": (8000, lambda b: audioop.ulaw2lin(b, 2), lambda b: audioop.lin2ulaw(b, 2)),
+    "audio/pcma": (8000, lambda b: audioop.alaw2lin(b, 2), lambda b: audioop.lin2alaw(b, 2)),
+}
+
+
+def tone_fraction(pcm, rate, frequency):
+    """How much of the energy of the loud 20 ms blocks of `pcm` (PCM16) a sine at `frequency` holds: the
+    median over the blocks, each measured on its own (a block holds whole cycles of 1 kHz at 8, 16 or 24 kHz,
+    and a frame lost on the way breaks the phase only between blocks)."""
+    samples = struct.unpack("<%dh" % (len(pcm) // 2), pcm[: len(pcm) // 2 * 2])
+    block = rate // 50
+    w = 2 * math.pi * frequency / rate
+    fractions = []
+    for i in range(0, len(samples) - block + 1, block):
+        b = samples[i:i + block]
+        energy = sum(x * x for x in b) / block
+        if energy <= 1000 ** 2:
+            continue
+        re = sum(x * math.cos(w * n) for n, x in enumerate(b))
+        im = sum(x * math.sin(w * n) for n, x in enumerate(b))
+        amplitude = 2 * math.hypot(re, im) / block
+        fractions.append((amplitude ** 2 / 2) / energy)
+    # The median: a block the tone starts or stops in, or a frame lost on the way, is only partly tone.
+    return sorted(fractions)[len(fractions) // 2] if fractions else 0.0
+
+
+def format_of(session, direction):
+    fmt = ((session.get("audio") or {}).get(direction) or {}).get("format") or {}
+    return fmt.get("type", "audio/pcm")
+
+
 async def handle(ws, args):
     report(ev="open", path=ws.request.path, authorization=ws.request.headers.get("Authorization"))
     await ws.send(json.dumps({"type": "session.created", "session": {"id": "sess_1", "type": "realtime"}}))
@@ -44,23 +85,29 @@ async def handle(ws, args):
     barged = False
     item_ms = args.seconds * 1000
     appends = 0
+    in_format = out_format = "audio/pcm"
+    heard = bytearray()
     try:
         async for message in ws:
             event = json.loads(message)
             kind = event.get("type")
             if kind == "input_audio_buffer.append":
                 appends += 1
-                audio = base64.b64decode(event["audio"])
-                caller_ms += len(audio) / 2 / 24000 * 1000
+                in_rate, expand, _ = FORMATS[in_format]
+                audio = expand(base64.b64decode(event["audio"]))
+                caller_ms += len(audio) / 2 / in_rate * 1000
+                if len(heard) < 10 * 2 * in_rate:
+                    heard += audio
                 if not responded and caller_ms >= args.respond_after_ms:
                     responded = True
                     await ws.send(json.dumps({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}))
-                    pcm = tone(24000, args.seconds)
-                    step = 24000 * 2 // 5  # 200 ms per delta
+                    out_rate, _, compress = FORMATS[out_format]
+                    pcm = tone(out_rate, args.seconds)
+                    step = out_rate * 2 // 5  # 200 ms per delta
                     for i in range(0, len(pcm), step):
                         await ws.send(json.dumps({"type": "response.output_audio.delta", "response_id": "resp_1",
                                                   "item_id": "item_1", "output_index": 0, "content_index": 0,
-                                                  "delta": base64.b64encode(pcm[i:i + step]).decode()}))
+                                                  "delta": base64.b64encode(compress(pcm[i:i + step])).decode()}))
                     await ws.send(json.dumps({"type": "response.output_audio.done", "item_id": "item_1"}))
                     await ws.send(json.dumps({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}}))
                     report(ev="sent", what="response", t=time.monotonic(), caller_ms=caller_ms)
@@ -68,7 +115,8 @@ async def handle(ws, args):
                     barged = True
                     await ws.send(json.dumps({"type": "input_audio_buffer.speech_started", "audio_start_ms": int(caller_ms),
                                               "item_id": "item_2"}))
-                    late = base64.b64encode(tone(24000, 0.2, frequency=440)).decode()
+                    out_rate, _, compress = FORMATS[out_format]
+                    late = base64.b64encode(compress(tone(out_rate, 0.2, frequency=440))).decode()
                     for _ in range(2):
                         await ws.send(json.dumps({"type": "response.output_audio.delta", "response_id": "resp_1",
                                                   "item_id": "item_1", "output_index": 0, "content_index": 0,
@@ -77,6 +125,13 @@ async def handle(ws, args):
                 continue
             report(ev="text", msg=event, t=time.monotonic())
             if kind == "session.update":
+                in_format = format_of(event.get("session", {}), "input")
+                out_format = format_of(event.get("session", {}), "output")
+                if in_format not in FORMATS or out_format not in FORMATS:
+                    await ws.send(json.dumps({"type": "error", "error": {"type": "invalid_request_error",
+                                                                          "message": "unsupported audio format"}}))
+                    in_format = out_format = "audio/pcm"
+                    continue
                 await ws.send(json.dumps({"type": "session.updated", "session": event.get("session", {})}))
             elif kind == "conversation.item.truncate":
                 end = event.get("audio_end_ms", -1)
@@ -88,7 +143,8 @@ async def handle(ws, args):
                                               "content_index": 0, "audio_end_ms": end}))
     except websockets.ConnectionClosed:
         pass
-    report(ev="close", code=ws.close_code, appends=appends, caller_ms=caller_ms)
+    report(ev="close", code=ws.close_code, appends=appends, caller_ms=caller_ms,
+           caller_tone=tone_fraction(bytes(heard), FORMATS[in_format][0], args.caller_tone))
 
 
 async def main():
@@ -97,6 +153,7 @@ async def main():
     parser.add_argument("--respond-after-ms", type=float, default=400)
     parser.add_argument("--barge-in-after-ms", type=float, default=1400)
     parser.add_argument("--lifetime", type=float, default=60.0)
+    parser.add_argument("--caller-tone", type=float, default=1000.0)
     args = parser.parse_args()
     async with serve(lambda ws: handle(ws, args), "127.0.0.1", 0, max_size=16 << 20) as server:
         report(ev="listening", port=server.sockets[0].getsockname()[1])

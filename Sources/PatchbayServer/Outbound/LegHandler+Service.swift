@@ -42,6 +42,8 @@ struct ServiceSide {
     var lastKeepalive: Int64 = 0
     var closing = false
     var opus: OpusCoders?
+    /// `pcmu`/`pcma` (`raw` and `openai-realtime`): G.711 both ways.
+    let g711: G711?
 
     // `openai-realtime` only.
     /// Where each response item's audio starts in the playout (its `written` position), in order.
@@ -56,7 +58,9 @@ struct ServiceSide {
         frame = [UInt8](repeating: 0, count: frameBytes)
         self.connectedAt = connectedAt
         audioOpen = endpoint.waitFor == nil
-        chunkBytes = frameBytes * endpoint.chunkMilliseconds / 20
+        g711 = endpoint.codec.g711
+        // G.711 carries one byte per sample, PCM two.
+        chunkBytes = (g711 == nil ? frameBytes : frameBytes / 2) * endpoint.chunkMilliseconds / 20
         chunk.reserveCapacity(chunkBytes)
         lastAudioSent = connectedAt
         if endpoint.protocol == .raw, endpoint.codec == .opus { opus = try OpusCoders(sampleRate: frameBytes * 25) }
@@ -122,6 +126,9 @@ extension LegHandler {
                 return
             }
         }
+        if let law = side.g711 {
+            data = Self.expand(data, law: law, allocator: context?.channel.allocator ?? ByteBufferAllocator())
+        }
         if data.readableBytes % 2 == 1 {
             setup.metrics.serviceOddMessages.increment()
             problem("a service audio message had an odd number of bytes (the odd byte starts the next one)", ["bytes": "\(data.readableBytes)"])
@@ -136,6 +143,18 @@ extension LegHandler {
         }
         service = side
         data.withUnsafeReadableBytes { queue($0, at: now) }
+    }
+
+    /// G.711 bytes expanded to 16-bit little-endian PCM.
+    static func expand(_ codes: ByteBuffer, law: G711, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var pcm = allocator.buffer(capacity: 2 * codes.readableBytes)
+        codes.withUnsafeReadableBytes { codes in
+            pcm.writeWithUnsafeMutableBytes(minimumWritableBytes: 2 * codes.count) { out in
+                law.decode(codes, into: out)
+                return 2 * codes.count
+            }
+        }
+        return pcm
     }
 
     /// Queues a service's audio bytes for playout (what overflows is dropped and counted) and plays
@@ -283,9 +302,13 @@ extension LegHandler {
                 context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, maskKey: maskKey, data: buffer)), promise: nil)
                 wrote = true
             } else {
-                for sample in frame {
-                    side.chunk.append(UInt8(truncatingIfNeeded: sample))
-                    side.chunk.append(UInt8(truncatingIfNeeded: sample >> 8))
+                if let law = side.g711 {
+                    for sample in frame { side.chunk.append(law.encode(sample)) }
+                } else {
+                    for sample in frame {
+                        side.chunk.append(UInt8(truncatingIfNeeded: sample))
+                        side.chunk.append(UInt8(truncatingIfNeeded: sample >> 8))
+                    }
                 }
                 guard side.chunk.count >= side.chunkBytes else { continue }
                 if side.endpoint.protocol == .openAIRealtime {
@@ -333,7 +356,8 @@ extension LegHandler {
     // MARK: `openai-realtime`
 
     /// The first message: `session.update` with the endpoint's `session`, its audio formats filled in
-    /// (`audio/pcm` at 24 kHz both ways) where the template leaves them out.
+    /// (`audio/pcm` at 24 kHz both ways, or `audio/pcmu`/`audio/pcma` with those codecs) where the
+    /// template leaves them out.
     static func sessionUpdate(_ endpoint: WebSocketEndpoint) -> String {
         var session: [String: Any] = [:]
         if case .object(let template)? = endpoint.session { session = template.mapValues(\.foundationObject) }
@@ -341,7 +365,14 @@ extension LegHandler {
         var audio = session["audio"] as? [String: Any] ?? [:]
         for direction in ["input", "output"] {
             var d = audio[direction] as? [String: Any] ?? [:]
-            if d["format"] == nil { d["format"] = ["type": "audio/pcm", "rate": 24000] }
+            if d["format"] == nil {
+                d["format"] =
+                    switch endpoint.codec {
+                    case .pcmu: ["type": "audio/pcmu"]
+                    case .pcma: ["type": "audio/pcma"]
+                    case .pcm, .opus: ["type": "audio/pcm", "rate": 24000] as [String: Any]
+                    }
+            }
             audio[direction] = d
         }
         session["audio"] = audio
@@ -377,7 +408,12 @@ extension LegHandler {
                 return
             }
             if side.items.last?.id != item { service?.items.append((item, side.playout.written)) }
-            audio.withUnsafeBytes { queue($0, at: Self.now) }
+            if let law = side.g711 {
+                let pcm = Self.expand(ByteBuffer(bytes: audio), law: law, allocator: ByteBufferAllocator())
+                pcm.withUnsafeReadableBytes { queue($0, at: Self.now) }
+            } else {
+                audio.withUnsafeBytes { queue($0, at: Self.now) }
+            }
             return
         case "input_audio_buffer.speech_started":
             bargeIn()

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayDSP
 
 /// A speech or AI service Patchbay dials for a call: the Voice API's NCCO websocket endpoint
 /// (`type`, `uri`, `content-type`, `headers`, `authorization`), with what Patchbay adds — the protocol to
@@ -19,12 +20,19 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
         case openAIRealtime = "openai-realtime"
     }
 
-    /// The caller's audio as the service wants it (`raw`).
+    /// The audio as the service wants it, both ways (`raw` and `openai-realtime`).
     public enum Codec: String, Sendable, Codable {
         /// 16-bit little-endian PCM at the endpoint's rate.
         case pcm
-        /// One Opus packet (libopus, 20 ms) per message, both ways.
+        /// One Opus packet (libopus, 20 ms) per message (`raw`).
         case opus
+        /// G.711 μ-law, one byte per sample, at 8 kHz (OpenAI Realtime's `audio/pcmu`; Deepgram's `mulaw`).
+        case pcmu
+        /// G.711 A-law, one byte per sample, at 8 kHz (`audio/pcma`; Deepgram's `alaw`).
+        case pcma
+
+        /// The G.711 law, for `pcmu` and `pcma`.
+        var g711: G711? { G711(rawValue: rawValue) }
     }
 
     /// A text message sent while no audio flows (`raw`), e.g. Deepgram's `{"type":"KeepAlive"}`.
@@ -252,12 +260,18 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
             throw ConfigurationError("\(place).ca_file \(caFile) does not exist or cannot be read")
         }
         let rawOnly: [(String, Bool)] = [
-            ("codec", codec != .pcm), ("init", initMessage != nil), ("wait_for", waitFor != nil),
+            ("codec", codec == .opus), ("init", initMessage != nil), ("wait_for", waitFor != nil),
             ("keepalive", keepalive != nil), ("close", closeMessage != nil), ("clear_on", clearOn != nil),
             ("send_silence", !sendSilence),
         ]
         if self.protocol != .raw, let (key, _) = rawOnly.first(where: { $0.1 }) {
             throw ConfigurationError("\(place).\(key) applies to protocol raw only")
+        }
+        if self.protocol == .voiceAPI, codec != .pcm {
+            throw ConfigurationError("\(place).codec applies to protocols raw and openai-realtime (voice-api sends audio/l16)")
+        }
+        if codec.g711 != nil, sampleRate != 8000 {
+            throw ConfigurationError("\(place).codec \(codec.rawValue) is G.711 at 8 kHz: content-type must be audio/l16;rate=8000")
         }
         if self.protocol == .voiceAPI, chunkMilliseconds != 20 {
             throw ConfigurationError("\(place).chunk_ms applies to protocols raw and openai-realtime (voice-api sends 20 ms frames)")
@@ -266,8 +280,9 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
             throw ConfigurationError("\(place).session applies to protocol openai-realtime only")
         }
         if self.protocol == .openAIRealtime {
-            guard sampleRate == 24000 else {
-                throw ConfigurationError("\(place).content-type must be audio/l16;rate=24000 for openai-realtime (its audio/pcm)")
+            guard codec.g711 != nil || sampleRate == 24000 else {
+                throw ConfigurationError(
+                    "\(place).content-type must be audio/l16;rate=24000 for openai-realtime (its audio/pcm), or rate=8000 with codec pcmu or pcma")
             }
             if let session, case .object = session {
             } else if session != nil {
