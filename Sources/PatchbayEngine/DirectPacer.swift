@@ -11,8 +11,14 @@
 /// long on purpose: silence that stands in for a frame that was only late puts the listener one frame
 /// ahead, and the late frame then waits for credit at every turn (20 ms more delay until the trim). A
 /// jittery source rarely leaves 40 ms unfilled; one that has stopped is covered 60 ms after its last
-/// frame (the listener's own playout covers the gap meanwhile, as for any network jitter). A value with
-/// no clock of its own: callers pass the time (nanoseconds of a monotonic clock).
+/// frame (the listener's own playout covers the gap meanwhile, as for any network jitter).
+///
+/// A source that starts — its first frame, or its first after `restartAfter` of silence standing in (a
+/// speech service between two answers) — sets the schedule afresh: its frame goes at once with full
+/// credit. Without that the silence's phase would be the schedule, and a source whose frames come just
+/// after it would have almost no credit to spare: the first frame a little early would be held, a
+/// period late for the rest of the call. A value with no clock of its own: callers pass the time
+/// (nanoseconds of a monotonic clock).
 public struct DirectPacer: Equatable, Sendable {
     public static let period: Int64 = 20_000_000
     /// Credit beyond this is not kept: at most two frames back to back.
@@ -21,6 +27,8 @@ public struct DirectPacer: Equatable, Sendable {
     public static let tolerance: Int64 = 2_000_000
     /// How long past its due time a missing frame is waited for before silence stands in.
     public static let grace: Int64 = 40_000_000
+    /// A source whose last real frame is older than this (with silence standing in since) starts afresh.
+    public static let restartAfter: Int64 = 200_000_000
 
     public init() {}
 
@@ -30,6 +38,8 @@ public struct DirectPacer: Equatable, Sendable {
     public private(set) var lastSent: Int64?
     /// Whether that frame was silence standing in for a missing one.
     public private(set) var lastWasSilence = false
+    /// When the last real frame was sent.
+    private var lastAudio: Int64?
 
     private func credit(at now: Int64) -> Int64 {
         guard let creditTime else { return credit }
@@ -38,7 +48,15 @@ public struct DirectPacer: Equatable, Sendable {
 
     /// Whether a frame may be sent now.
     public func maySend(at now: Int64) -> Bool {
-        credit(at: now) + Self.tolerance >= Self.period
+        restarts(at: now) || credit(at: now) + Self.tolerance >= Self.period
+    }
+
+    /// Whether a real frame sent now starts the source afresh: silence has stood in since its last real
+    /// frame, which is long gone (or there was none).
+    private func restarts(at now: Int64) -> Bool {
+        guard lastWasSilence || lastSent == nil else { return false }
+        guard let lastAudio else { return true }
+        return now - lastAudio >= Self.restartAfter
     }
 
     /// When a timer should send the next frame: once a whole period of credit has accrued (`now` if it
@@ -69,6 +87,12 @@ public struct DirectPacer: Equatable, Sendable {
 
     /// Records a frame sent at `now` (`silence` when it stood in for a missing one).
     public mutating func sent(at now: Int64, silence: Bool) {
+        if !silence, restarts(at: now) {
+            // The source's own cadence is the schedule from here.
+            credit = Self.maximumCredit
+            creditTime = now
+        }
+        if !silence { lastAudio = now }
         credit = max(0, credit(at: now) - Self.period)
         creditTime = now
         lastSent = now

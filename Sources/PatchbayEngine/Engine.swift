@@ -115,15 +115,21 @@ public final class Engine: Sendable {
     }
 
     /// Ends a leg: it leaves its conversation and "leg ended" is published with `reason`. Exactly once
-    /// per leg, whoever calls it first (later calls do nothing).
+    /// per leg, whoever calls it first (later calls do nothing). "Leg ended" is the leg's last event: it
+    /// is published on the shard's queue once the leg has left, after whatever was asked of the shard
+    /// before (a player stopped just before the hang-up reports that first).
     public func detach(_ leg: Leg, reason: LegEndReason) {
         guard leg.markEnded(), registry.remove(leg.id) != nil else { return }
         metrics.legsActive.decrement()
-        if !leg.isEcho { shard(for: leg).detach(leg) }
-        events.publish(
-            EngineEvent(
-                leg: leg.id, conversation: leg.conversationName,
-                kind: .legEnded(duration: Date().timeIntervalSince(leg.startTime), reason: reason)))
+        let ended = EngineEvent(
+            leg: leg.id, conversation: leg.conversationName,
+            kind: .legEnded(duration: Date().timeIntervalSince(leg.startTime), reason: reason))
+        let events = events
+        if leg.isEcho {
+            events.publish(ended)
+        } else {
+            shard(for: leg).detach(leg) { events.publish(ended) }
+        }
     }
 
     /// Plays `player` into the leg, mixed with whatever else it hears.

@@ -135,8 +135,10 @@ final class MediaShard: @unchecked Sendable {
         }
     }
 
-    func detach(_ leg: Leg) {
+    /// Takes a leg out of its conversation (ending the conversation with its last leg), then runs `then`.
+    func detach(_ leg: Leg, then: @escaping @Sendable () -> Void) {
         withMedia { [self] in
+            defer { then() }
             guard let conversation = conversationsByName[leg.conversationName] else { return }
             conversation.remove(leg)
             if conversation.isEmpty {

@@ -84,6 +84,31 @@ import Testing
         #expect(h.heard(by: b).map { $0[0] } == [600])
     }
 
+    @Test("a source that starts after silence stood in sets the schedule: its frames 3 ms after the silence, and one 8 ms early, go at once")
+    func sourceStartSetsSchedule() {
+        let h = EngineHarness()
+        let a = h.leg(), b = h.leg()
+        h.tick(2)  // b has sent nothing: silence stands in toward a at every tick
+        #expect(h.heard(by: a).map { $0[0] } == [0, 0])
+        h.wait(milliseconds: 3)  // b starts 3 ms after the last silence (a service's first answer)
+        for (k, gap) in ([20, 20, 12, 20, 20] as [Int64]).enumerated() {
+            h.send(Int16(100 + k), from: b)
+            #expect(h.heard(by: a).map { $0[0] } == [Int16(100 + k)], "frame \(k) held back")
+            h.wait(milliseconds: gap)  // the fourth frame comes 8 ms early
+        }
+        // Quiet again for longer than restartAfter (silence standing in), then a new answer at another phase.
+        for _ in 0..<15 {
+            h.tick()
+            _ = h.heard(by: a)  // as a's writer would (its ring holds a few frames only)
+        }
+        h.wait(milliseconds: 3)
+        for k in 0..<3 {
+            h.send(Int16(200 + k), from: b)
+            #expect(h.heard(by: a).map { $0[0] } == [Int16(200 + k)], "restart frame \(k) held back")
+            h.wait(milliseconds: k == 0 ? 14 : 20)
+        }
+    }
+
     @Test("mute and earmuff send the audio through the mixing tick; a player is mixed into the direct route")
     func switchesToMixing() throws {
         let h = EngineHarness()

@@ -4,8 +4,9 @@ import PatchbayServer
 import Testing
 
 /// `"protocol": "raw"` against local emulators of Deepgram, AssemblyAI and a voice agent, each written
-/// from the service's public documentation (Tests/python/raw_services.py names the pages).
-@Suite struct RawServiceTests {
+/// from the service's public documentation (Tests/python/raw_services.py names the pages). One test at a
+/// time, as ServiceTests.
+@Suite(.serialized) struct RawServiceTests {
     static func endpoint(_ service: ScriptedService, _ path: String, _ adjust: (inout WebSocketEndpoint) -> Void) -> WebSocketEndpoint {
         var e = WebSocketEndpoint(uri: "ws://127.0.0.1:\(service.port)\(path)", contentType: "audio/l16;rate=16000")
         e.protocol = .raw
@@ -199,6 +200,42 @@ import Testing
         let metrics = try await fetchMetrics(gateway)
         #expect(metrics["patchbay_service_late_deltas_dropped_total"] == 2)
         await caller.close()
+        await gateway.stop()
+    }
+
+    @Test(
+        "OpenAI Realtime in G.711: session.update names audio/pcmu or audio/pcma, the caller's tone reaches the service intact, the answer is heard",
+        arguments: [WebSocketEndpoint.Codec.pcmu, .pcma])
+    func openAIRealtimeG711(codec: WebSocketEndpoint.Codec) async throws {
+        let service = try await ScriptedService.openAIRealtime(["--seconds", "1", "--respond-after-ms", "400", "--barge-in-after-ms", "100000"])
+        defer { service.stop() }
+        var endpoint = WebSocketEndpoint(uri: "ws://127.0.0.1:\(service.port)/v1/realtime?model=gpt-realtime", contentType: "audio/l16;rate=8000")
+        endpoint.protocol = .openAIRealtime
+        endpoint.codec = codec
+        endpoint.chunkMilliseconds = 100
+        let gateway = try await ServiceTests.gateway([endpoint])
+        let caller = try await gateway.connect("/ai")
+        try await caller.sendConnected(rate: 16000)
+        try await stream(caller, frames: 100, frameSamples: 320, signal: Self.tone)
+        // The 1 s answer, G.711 at 8 kHz, expanded and resampled to the caller's 16 kHz.
+        #expect(await eventually { ServiceTests.toneFrames(caller, rate: 16000) >= 25 }, "\(ServiceTests.toneFrames(caller, rate: 16000)) frames")
+        await caller.close()
+        #expect(await eventually { !service.reports("close").isEmpty }, "\(service.log)")
+        let update = service.reports("text").compactMap { $0["msg"] as? [String: Any] }.first
+        let audio = (update?["session"] as? [String: Any])?["audio"] as? [String: Any]
+        for direction in ["input", "output"] {
+            let format = ((audio?[direction] as? [String: Any])?["format"] as? [String: Any])?["type"] as? String
+            #expect(format == "audio/\(codec.rawValue)", "\(direction): \(String(describing: audio))")
+        }
+        // The emulator expanded the caller's audio with Python's own G.711 (audioop): nearly all of each
+        // loud block's energy is the caller's 1 kHz tone (G.711 quantisation noise is about -38 dB).
+        let close = try #require(service.reports("close").first)
+        let fraction = (close["caller_tone"] as? NSNumber)?.doubleValue ?? 0
+        #expect(fraction > 0.95, "\(close)")
+        // 2 s sent; a loaded machine may drop some of it (counted).
+        #expect(((close["caller_ms"] as? NSNumber)?.doubleValue ?? 0) >= 1000, "\(close)")
+        let metrics = try await fetchMetrics(gateway)
+        #expect(metrics["patchbay_service_messages_invalid_total"] ?? 0 == 0)
         await gateway.stop()
     }
 }

@@ -126,7 +126,11 @@ final class EventRecorder: Sendable {
 
 /// Routes with `connect`: Patchbay dials a service in the Voice API's role for every caller, against a
 /// real Python `websockets` service, and plays what the service sends back into the call.
-@Suite struct ServiceTests {
+///
+/// One test at a time (this suite and RawServiceTests run beside each other): each test runs a gateway, a
+/// caller and a service process in real time, and a dozen at once on two cores starve them all — frames
+/// dropped, counted, and echoes that never come back in time.
+@Suite(.serialized) struct ServiceTests {
     static func endpoint(_ service: ScriptedService, rate: Int = 16000, _ adjust: (inout WebSocketEndpoint) -> Void = { _ in })
         -> WebSocketEndpoint
     {
@@ -141,6 +145,17 @@ final class EventRecorder: Sendable {
             c.routes.append(.init(path: "/ai", mode: .conversation, connect: endpoints))
             c.auth.jwtSecret = jwtSecret
         }
+    }
+
+    /// Waits for the caller to hear at least `count` frames of the 1 kHz tone it sent, echoed by the
+    /// service; says what it heard when it does not.
+    static func expectEcho(
+        _ caller: TestPeer, count: Int = 15, _ context: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
+        let heard = await eventually { toneFrames(caller, rate: 16000, frequency: 1000) >= count }
+        #expect(
+            heard, "\(toneFrames(caller, rate: 16000, frequency: 1000)) tone frames in \(caller.received.binary.count); \(context())",
+            sourceLocation: sourceLocation)
     }
 
     static func toneFrames(_ peer: TestPeer, rate: Int, frequency: Double = 440) -> Int {
@@ -352,7 +367,7 @@ final class EventRecorder: Sendable {
             "\(events.serviceEvents)")
         // The second connection echoes: the caller's tone comes back through it.
         try await stream(caller, frames: 25, frameSamples: 320) { k in sine(1000, amplitude: 8000, rate: 16000, count: 320, offset: 320 * k) }
-        #expect(await eventually { Self.toneFrames(caller, rate: 16000, frequency: 1000) >= 15 })
+        await Self.expectEcho(caller, service.log)
         let metrics = try await fetchMetrics(gateway)
         #expect(metrics["patchbay_service_reconnects_total"] == 1)
         await caller.close()
@@ -371,8 +386,16 @@ final class EventRecorder: Sendable {
         let messages = { events.all.compactMap { e -> String? in if case .message(let text) = e.kind { text } else { nil } } }
         #expect(await eventually { !messages().isEmpty }, "\(service.log)")
         #expect(messages().first?.contains("hello world") == true)
+        // The odd byte of the 321-byte message starts the next message's audio (a service may split a
+        // byte stream anywhere); once no audio has come for 40 ms the partial frame is played, padded, and
+        // the stream is aligned again. The caller hears that frame (samples 0x0101) before it speaks:
+        // echo arriving sooner would continue the odd stream, one byte out.
+        #expect(
+            await eventually {
+                caller.received.binary.contains { $0.count >= 2 && $0[0] == 1 && $0[1] == 1 }
+            }, "the partial frame was never played")
         try await stream(caller, frames: 25, frameSamples: 320) { k in sine(1000, amplitude: 8000, rate: 16000, count: 320, offset: 320 * k) }
-        #expect(await eventually { Self.toneFrames(caller, rate: 16000, frequency: 1000) >= 15 }, "the service's echo still plays")
+        await Self.expectEcho(caller, "the service's echo still plays: \(service.log)")
         let metrics = try await fetchMetrics(gateway)
         #expect(metrics["patchbay_service_odd_messages_total"] == 1)
         #expect(metrics["patchbay_service_messages_invalid_total"] == 1)
@@ -463,8 +486,9 @@ final class EventRecorder: Sendable {
         let gateway = try await Self.gateway([Self.endpoint(node)])
         let caller = try await gateway.connect("/ai")
         try await caller.sendConnected(rate: 16000)
+        #expect(await eventually { !node.texts.isEmpty }, "\(node.log)")
         try await stream(caller, frames: 25, frameSamples: 320) { k in sine(1000, amplitude: 8000, rate: 16000, count: 320, offset: 320 * k) }
-        #expect(await eventually { Self.toneFrames(caller, rate: 16000, frequency: 1000) >= 15 }, "\(node.log)")
+        await Self.expectEcho(caller, node.log)
         #expect(node.texts.first?["event"] as? String == "websocket:connected", "\(node.log)")
         await caller.close()
         await gateway.stop()

@@ -115,9 +115,12 @@ class Service:
     async def on_connected(self, ws, n, rate):
         mode = self.args.mode
         if mode == "burst":
+            # Timed before the sends: a loaded machine may take a while to write 64 KB, and the gateway
+            # can start playing it as soon as its first bytes arrive.
+            started = time.monotonic()
             await ws.send(tone(rate, self.args.seconds))
             await ws.send(json.dumps({"action": "notify", "payload": {"mark": "end", "n": n}}))
-            report(ev="sent", n=n, what="burst+notify", t=time.monotonic())
+            report(ev="sent", n=n, what="burst+notify", t=started)
         elif mode == "clear":
             await ws.send(tone(rate, 5.0))
             await ws.send(json.dumps({"action": "notify", "payload": {"mark": "after-5s"}}))
