@@ -14,6 +14,14 @@
 #   trio-mp3       three-leg conversations (one 16 kHz and two 8 kHz legs) with the mp3 mixed into every
 #                  leg: the mixing tick, timed to follow the legs' arrivals; each leg listens for the next
 #                  leg's bursts in its mix (calls are rounded down to a multiple of three)
+#   forward        each caller forwarded to a speech service (route "connect", protocol voice-api, both at
+#                  16 kHz) that `patchbay bench --service` plays itself: an echo. Two legs on the gateway per
+#                  call (the caller's and the service's), so "calls" legs are calls/2 callers; the judged
+#                  latency is the caller's probe round trip through the gateway, the service and back,
+#                  split in the result into caller -> service and service -> caller
+#   forward-burst  the same with the service answering every 200 ms in one message, faster than real
+#                  time: the gateway's playout paces it (its round trip includes the 200 ms held back;
+#                  not in the default set)
 #
 # "calls" counts websocket legs. For each target and count it starts the server afresh, runs `patchbay
 # bench` for DURATION, and records the latency, loss, the generator's own lateness and CPU, and the
@@ -27,14 +35,15 @@
 # calls (.build/capacity/capacity.svg).
 #
 # Environment: CALLS ("50 100 150 200 300 400 500 600"), DURATION (20s), SLOS_MS ("2 5 10 15"),
-# TARGETS (all five), STRUCTURAL_MS (0), SKIP_BUILD (set: use the release binaries as they are).
+# TARGETS (the six above but forward-burst), STRUCTURAL_MS (0), SKIP_BUILD (set: use the release binaries
+# as they are).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
 CALLS=${CALLS:-"50 100 150 200 300 400 500 600"}
 DURATION=${DURATION:-20s}
 SLOS_MS=${SLOS_MS:-"2 5 10 15"}
-TARGETS=${TARGETS:-"bare-echo echo conversation conversation-mp3-dtmf trio-mp3"}
+TARGETS=${TARGETS:-"bare-echo echo conversation conversation-mp3-dtmf trio-mp3 forward"}
 export STRUCTURAL_MS=${STRUCTURAL_MS:-0}
 OUT=.build/capacity
 mkdir -p "$OUT"
@@ -47,6 +56,9 @@ patchbay=$root/.build/release/patchbay
 bare=.build/release/bare-echo
 ulimit -n 65536 2>/dev/null || true
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+service_port=$(free_port)
+
 config=$OUT/patchbay.json
 cat >"$config" <<EOF
 {
@@ -56,7 +68,10 @@ cat >"$config" <<EOF
     { "path": "/echo", "mode": "echo" },
     { "path": "/pair", "mode": "conversation", "conversation_header": "conversation", "dtmf_events": true },
     { "path": "/pair-mp3", "mode": "conversation", "conversation_header": "conversation", "dtmf_events": true,
-      "stream": { "stream_url": "$root/testdata/sine1k-xing.mp3", "loop": 0, "level": -0.5 } }
+      "stream": { "stream_url": "$root/testdata/sine1k-xing.mp3", "loop": 0, "level": -0.5 } },
+    { "path": "/forward", "mode": "conversation",
+      "connect": [{ "type": "websocket", "uri": "ws://127.0.0.1:$service_port/", "content-type": "audio/l16;rate=16000",
+                    "headers": { "bench_call": "{caller.bench_call}" } }] }
   ]
 }
 EOF
@@ -64,8 +79,6 @@ EOF
 cpu_ticks() { # pid -> utime + stime in clock ticks
     awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_target() { # target port -> pid
     case $1 in
@@ -81,6 +94,8 @@ bench_args() { # target port
         conversation) echo "ws://127.0.0.1:$2/pair --pair-rate 8000" ;;
         conversation-mp3-dtmf) echo "ws://127.0.0.1:$2/pair-mp3 --pair-rate 8000 --inband-dtmf-every 2s" ;;
         trio-mp3) echo "ws://127.0.0.1:$2/pair-mp3 --pair-rate 8000 --group-size 3" ;;
+        forward) echo "ws://127.0.0.1:$2/forward --service 127.0.0.1:$service_port" ;;
+        forward-burst) echo "ws://127.0.0.1:$2/forward --service 127.0.0.1:$service_port --service-burst 200ms" ;;
     esac
     # Patchbay's own counters: frames that missed their mixing tick (trimmed a second later).
     [ "$1" = bare-echo ] || echo "--metrics-url http://127.0.0.1:$2/metrics"
@@ -92,6 +107,9 @@ for target in $TARGETS; do
     rm -f "$OUT/$target"-*.json "$OUT/$target"-*.svg "$OUT/$target"-*.txt
     for calls in $CALLS; do
         [ "$target" = trio-mp3 ] && calls=$((calls - calls % 3))
+        # Forwarded calls: two legs each.
+        callers=$calls
+        case $target in forward*) callers=$((calls / 2)) ;; esac
         port=$(free_port)
         pid=$(start_target "$target" "$port")
         for _ in $(seq 50); do
@@ -101,7 +119,7 @@ for target in $TARGETS; do
         json=$OUT/$target-$calls.json
         ticks_before=$(cpu_ticks "$pid")
         # shellcheck disable=SC2046
-        "$patchbay" bench $(bench_args "$target" "$port") --calls "$calls" --rate 16000 --duration "$DURATION" \
+        "$patchbay" bench $(bench_args "$target" "$port") --calls "$callers" --rate 16000 --duration "$DURATION" \
             --ramp 100/s --json "$json" --plot "$OUT/$target-$calls.svg" >"$OUT/$target-$calls.txt" 2>&1 || true
         echo $(($(cpu_ticks "$pid") - ticks_before)) "$(getconf CLK_TCK)" >"$OUT/$target-$calls.cpu"
         kill "$pid" 2>/dev/null || true

@@ -22,6 +22,9 @@ def server_cpu_per_frame(json_path, r):
     except (OSError, ValueError):
         return None
     frames = r["framesSent"] + r["framesReceived"]
+    if r.get("forward"):
+        # The service's legs: their frames in and out of the gateway too.
+        frames += r["forward"]["framesIn"] + r["forward"]["framesOut"]
     return round(int(ticks) / int(hz) * 1e6 / frames, 1) if frames else None
 
 
@@ -35,8 +38,9 @@ def measure(r, json_path=None):
     judged = max(0, rt["p99"] - 1000 * int(os.environ.get("STRUCTURAL_MS", "0"))) if burst else rt["p99"]
     return {
         "p50": rt["p50"], "p99": rt["p99"], "judged": judged,
-        "lost": r["framesLost"] + r["callsFailed"] + r["framesWrongSize"] + r.get("dtmfMissed", 0),
-        "missed": r.get("probesMissed", 0),
+        "lost": r["framesLost"] + r["callsFailed"] + r["framesWrongSize"] + r.get("dtmfMissed", 0)
+        + (r.get("forward") or {}).get("callsNeverForwarded", 0),
+        "missed": r.get("probesMissed", 0) + (r.get("forward") or {}).get("probesMissed", 0),
         "trimmed": int((r.get("targetCounters") or {}).get("patchbay_frames_trimmed_total", -1)),
         "genp99": gen["p99"], "gencpu": round(r["generatorCPUPercent"]),
         "servercpu": (server_cpu_per_frame(json_path, r) if json_path else None),
@@ -52,7 +56,7 @@ if sys.argv[1] == "--row":
 
 out, slos = sys.argv[1], [int(s) for s in sys.argv[2].split()]
 targets = sys.argv[3:]
-colors = ["#444444", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+colors = ["#444444", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
 def load(target):
@@ -91,7 +95,7 @@ if "bare-echo" in targets:
         print(f"{t:24}" + "".join(f"{c:>14}" for c in cells))
     # Conversation targets: one-way p99 <= 15 ms against the bare echo's round trip p99 <= 10 ms.
     if 15 in slos and 10 in slos and capacity[("bare-echo", 10)]:
-        for t in [t for t in targets if t not in ("bare-echo", "echo")]:
+        for t in [t for t in targets if t not in ("bare-echo", "echo") and not t.startswith("forward")]:
             print(f"\n{t} legs within one-way p99 15 ms / bare-echo calls within round trip p99 10 ms: "
                   f"{capacity[(t, 15)]} / {capacity[('bare-echo', 10)]} = "
                   f"{capacity[(t, 15)] / capacity[('bare-echo', 10)]:.2f}")
@@ -119,7 +123,7 @@ def y(us):
 
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
-       f'<text x="{L}" y="18" font-size="14">p99 latency (echo: round trip; conversations: one-way probe latency) vs legs</text>']
+       f'<text x="{L}" y="18" font-size="14">p99 latency (echo, forward: round trip; conversations: one-way probe latency) vs legs</text>']
 for us, label in [(100, "0.1 ms"), (1000, "1 ms"), (10_000, "10 ms"), (100_000, "100 ms"), (1_000_000, "1 s")]:
     svg.append(f'<line x1="{L}" x2="{W - R}" y1="{y(us):.1f}" y2="{y(us):.1f}" stroke="#ddd"/>')
     svg.append(f'<text x="{L - 6}" y="{y(us) + 4:.1f}" text-anchor="end">{label}</text>')

@@ -48,6 +48,12 @@ public struct BenchConfiguration: Sendable {
     public var metricsURL: String?
     /// Names this run's conversations in pair mode, so two runs against one gateway never meet.
     public var runID: String
+    /// Forwarded calls: the bench also plays the speech service the gateway forwards each call to, a
+    /// websocket server listening here (see `BenchService`). Burst probes only.
+    public var service: (host: String, port: Int)?
+    /// How the service answers: each frame echoed as it comes (zero), or everything heard in this long
+    /// sent back as one message (faster than real time: the gateway's playout paces it).
+    public var serviceBurst: Duration
 
     public init(url: URL) {
         self.url = url
@@ -69,6 +75,8 @@ public struct BenchConfiguration: Sendable {
         inbandDTMFEveryFrames = 0
         runID = String(UUID().uuidString.prefix(8)).lowercased()
         metricsURL = nil
+        service = nil
+        serviceBurst = .zero
     }
 
     /// The rate call `index` streams at.

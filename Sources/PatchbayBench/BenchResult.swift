@@ -93,6 +93,48 @@ public struct BenchResult: Sendable, Codable {
     public var failures: [String]
     /// The target's `_total` counters over the run (after - before), when `--metrics-url` was given.
     public var targetCounters: [String: Double]?
+    /// Forwarded calls (`--service`): what the bench's service saw, and each round trip's two halves.
+    public var forward: Forward?
+
+    public struct Forward: Sendable, Codable {
+        /// Where the service listened, and its burst (0: each frame echoed as it came).
+        public var service: String
+        public var burstMilliseconds: Int
+        public var connections: Int
+        /// Connections that named no call of the run.
+        public var unknownCalls: Int
+        /// Calls whose service connection never came: nothing of them was forwarded.
+        public var callsNeverForwarded: Int
+        public var framesIn: Int
+        public var messagesOut: Int
+        /// 20 ms frames' worth of audio sent back.
+        public var framesOut: Int
+        public var oddMessages: Int
+        /// The callers' bursts the service found, and missed.
+        public var probesFound: Int
+        public var probesMissed: Int
+        /// A caller's burst sent → found by the service.
+        public var callerToServiceMicroseconds: Percentiles
+        /// The service's echo of a burst sent → found by the caller (answering in bursts, from when the
+        /// message carrying it left: the burst's place in the message is part of it).
+        public var serviceToCallerMicroseconds: Percentiles
+
+        init(configuration c: BenchConfiguration, address: String, stats s: LoopStats, counts: BenchService.Counts) {
+            service = address
+            burstMilliseconds = Int(c.serviceBurst.nanoseconds / 1_000_000)
+            connections = counts.connections
+            unknownCalls = counts.unknownCalls
+            callsNeverForwarded = s.callsNeverForwarded
+            framesIn = counts.framesIn
+            messagesOut = counts.messagesOut
+            framesOut = counts.framesOut
+            oddMessages = counts.oddMessages
+            probesFound = s.serviceProbesFound
+            probesMissed = s.serviceProbesMissed
+            callerToServiceMicroseconds = Percentiles(s.toService)
+            serviceToCallerMicroseconds = Percentiles(s.fromService)
+        }
+    }
 
     init(
         configuration c: BenchConfiguration, stats s: LoopStats, started: Date, wallSeconds: Double,
@@ -148,6 +190,7 @@ public struct BenchResult: Sendable, Codable {
         timeline = []
         failures = s.failures
         targetCounters = nil
+        forward = nil
     }
 
     /// What the latency figures measure: a tagged frame's round trip, or a burst probe's way back.
@@ -174,8 +217,12 @@ public struct BenchResult: Sendable, Codable {
         if let limit = c.maximumLostFrames, probesMissed > limit {
             broken.append("\(probesMissed) probe bursts never found > \(limit)")
         }
+        if let limit = c.maximumLostFrames, let forward, forward.probesMissed > limit {
+            broken.append("\(forward.probesMissed) probe bursts never found by the service > \(limit)")
+        }
         if c.maximumP99 != nil || c.maximumLostFrames != nil {
             if callsFailed > 0 { broken.append("\(callsFailed) calls failed") }
+            if let n = forward?.callsNeverForwarded, n > 0 { broken.append("\(n) calls never reached the service") }
             if framesWrongSize > 0 { broken.append("\(framesWrongSize) frames of the wrong size") }
         }
         return broken
@@ -202,6 +249,10 @@ public struct BenchResult: Sendable, Codable {
                 ? " paired with \(pairRate) Hz (\(calls / 2) two-leg conversations)"
                 : " in groups of \(n), the others at \(pairRate) Hz (\(calls / n) \(n)-leg conversations)"
         }
+        if let forward {
+            t += ", each forwarded to the bench's service on \(forward.service)"
+            t += forward.burstMilliseconds > 0 ? " (answering every \(forward.burstMilliseconds) ms in one message)" : " (echoing each frame)"
+        }
         t += " for \(durationSeconds) s, \(probe.rawValue) probes\n"
         t += "calls: \(callsConnected) connected, \(callsFailed) failed, \(callsClosedByServer) closed by the server\n"
         t += "frames: \(framesSent) sent, \(framesReceived) received, \(framesLost) lost, \(framesLate) late, "
@@ -210,6 +261,11 @@ public struct BenchResult: Sendable, Codable {
         t += "\n"
         if probe == .burst {
             t += "probes: \(probesSent) bursts sent, \(probesFound) found, \(probesMissed) never found\n"
+        }
+        if let f = forward {
+            t += "service: \(f.connections) connections (\(f.unknownCalls) for no call), \(f.callsNeverForwarded) calls never forwarded, "
+            t += "\(f.framesIn) frames in, \(f.messagesOut) messages (\(f.framesOut) frames) out; "
+            t += "bursts \(f.probesFound) found, \(f.probesMissed) never found\n"
         }
         if dtmfSent > 0 {
             t += "dtmf: \(dtmfSent) digits sent in band, \(dtmfMatched) reported back, \(dtmfMissed) never reported, "
@@ -226,6 +282,10 @@ public struct BenchResult: Sendable, Codable {
         if probe == .burst {
             t += row(pairRate == nil ? "probe round trip" : "probe latency", roundTripMicroseconds) + "\n"
             t += row("  above call's floor", latencyAboveFloorMicroseconds) + "\n"
+            if let f = forward {
+                t += row("  caller -> service", f.callerToServiceMicroseconds) + "\n"
+                t += row("  service -> caller", f.serviceToCallerMicroseconds) + "\n"
+            }
         } else {
             t += row("round trip", roundTripMicroseconds) + "\n"
         }

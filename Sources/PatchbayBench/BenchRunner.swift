@@ -25,10 +25,19 @@ public final class BenchRunner: Sendable {
         var audioByRate: [Int: [Int16]] = [:]
         for rate in Set([c.sampleRate, c.pairRate ?? c.sampleRate]) { audioByRate[rate] = try Self.loadAudio(c, rate: rate) }
         let audio = audioByRate
-        let ledgers = (0..<c.calls).map { _ in ProbeLedger() }
+        let ledgers = (0..<c.calls).map { _ in ProbeLedger(forwarded: c.service != nil) }
         let threads = c.threads > 0 ? c.threads : System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let loops = Array(group.makeIterator())
+        let service: BenchService?
+        do {
+            service = try await c.service.asyncMap { address in
+                try await BenchService.start(host: address.host, port: address.port, group: group, ledgers: ledgers, burst: c.serviceBurst)
+            }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw BenchError.serviceCannotListen("\(c.service.map { "\($0.host):\($0.port)" } ?? "")", "\(error)")
+        }
         // Each loop's stats are made on (and bound to) that loop.
         var bound: [NIOLoopBound<LoopStats>] = []
         for loop in loops {
@@ -101,6 +110,7 @@ public final class BenchRunner: Sendable {
         }
         for f in calls { try? await f.get() }
         reporter.cancel()
+        await service?.stop()
         let elapsed = clock.now - startedAt
         let usageAfter = ResourceUsage.now()
 
@@ -117,6 +127,10 @@ public final class BenchRunner: Sendable {
             configuration: c, stats: merged, started: wallStart, wallSeconds: wallSeconds,
             generatorCPUPercent: 100 * cpuSeconds / wallSeconds, cores: System.coreCount)
         result.timeline = timeline.points.withLock { $0 }
+        if let service, let address = c.service {
+            result.forward = BenchResult.Forward(
+                configuration: c, address: "\(address.host):\(address.port)", stats: merged, counts: service.totals)
+        }
         if let url = c.metricsURL, let before = countersBefore {
             result.targetCounters = TargetCounters.difference(before, try await TargetCounters.read(url))
         }
@@ -180,7 +194,7 @@ public final class BenchRunner: Sendable {
 
 /// A snapshot of a loop's stats that can leave the loop.
 private struct LoopStatsSnapshot: Sendable {
-    let roundTrip, jitter, connect, sendLateness, latencyAboveFloor, dtmfRoundTrip: Histogram<UInt64>
+    let roundTrip, jitter, connect, sendLateness, latencyAboveFloor, dtmfRoundTrip, toService, fromService: Histogram<UInt64>
     let counts: [Int]
     let failures: [String]
 
@@ -191,11 +205,13 @@ private struct LoopStatsSnapshot: Sendable {
         sendLateness = s.sendLateness
         latencyAboveFloor = s.latencyAboveFloor
         dtmfRoundTrip = s.dtmfRoundTrip
+        toService = s.toService
+        fromService = s.fromService
         counts = [
             s.callsStarted, s.callsConnected, s.callsFailed, s.callsFinished, s.callsClosedByServer, s.framesSent,
             s.framesReceived, s.framesLost, s.framesLate, s.framesDuplicated, s.framesWrongSize, s.framesUntagged,
             s.framesMisrouted, s.probesSent, s.probesFound, s.probesMissed, s.dtmfSent, s.dtmfMatched, s.dtmfMissed,
-            s.dtmfUnexpected,
+            s.dtmfUnexpected, s.serviceProbesFound, s.serviceProbesMissed, s.callsNeverForwarded,
         ]
         failures = s.failures
     }
@@ -207,6 +223,8 @@ private struct LoopStatsSnapshot: Sendable {
         m.sendLateness.add(sendLateness)
         m.latencyAboveFloor.add(latencyAboveFloor)
         m.dtmfRoundTrip.add(dtmfRoundTrip)
+        m.toService.add(toService)
+        m.fromService.add(fromService)
         m.callsStarted += counts[0]
         m.callsConnected += counts[1]
         m.callsFailed += counts[2]
@@ -227,8 +245,22 @@ private struct LoopStatsSnapshot: Sendable {
         m.dtmfMatched += counts[17]
         m.dtmfMissed += counts[18]
         m.dtmfUnexpected += counts[19]
+        m.serviceProbesFound += counts[20]
+        m.serviceProbesMissed += counts[21]
+        m.callsNeverForwarded += counts[22]
         m.failures += failures
         return m
+    }
+}
+
+/// Why a run could not start.
+public enum BenchError: Error, CustomStringConvertible {
+    case serviceCannotListen(String, String)
+
+    public var description: String {
+        switch self {
+        case .serviceCannotListen(let address, let error): "the bench's service cannot listen on \(address): \(error)"
+        }
     }
 }
 

@@ -23,6 +23,10 @@ final class LoopStats {
     var latencyAboveFloor = histogram()
     /// In-band DTMF digit sent → `websocket:dtmf` event received.
     var dtmfRoundTrip = histogram()
+    /// Forwarded calls: a burst sent by the caller → found by the service; the service's echo of it
+    /// sent → found by the caller.
+    var toService = histogram()
+    var fromService = histogram()
 
     var callsStarted = 0
     var callsConnected = 0
@@ -46,6 +50,10 @@ final class LoopStats {
     var dtmfMatched = 0
     var dtmfMissed = 0
     var dtmfUnexpected = 0
+    /// Forwarded calls: bursts the service found and missed; calls whose service never connected.
+    var serviceProbesFound = 0
+    var serviceProbesMissed = 0
+    var callsNeverForwarded = 0
     var failures: [String] = []
 
     /// One round trip (or probe latency), in the run's histogram and the current second's.

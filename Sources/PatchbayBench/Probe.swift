@@ -114,15 +114,34 @@ struct ProbeSearch {
 /// What one call sent that its listener must find again: probe bursts and in-band DTMF digits, with
 /// the time each left (uptime nanoseconds). The listener is the call itself on an echo or processing
 /// route, or its partner in a two-leg conversation; the two may run on different event loops.
+///
+/// Forwarded calls (`--service`) also keep what the bench's service saw of them: when the service's
+/// connection for the call opened, each burst's arrival there and when its echo left.
 final class ProbeLedger: Sendable {
     private struct State {
         var bursts: [UInt64] = []
         var digits: [(digit: Character, at: UInt64)] = []
+        // Forwarded calls only.
+        var forService: [UInt64] = []
+        var serviceReady: UInt64?
+        var reachedService: [UInt64: UInt64] = [:]
+        var echoed: [UInt64: UInt64] = [:]
+        var missedAtService = 0
     }
 
     private let state = Mutex(State())
+    private let forwarded: Bool
 
-    func sentBurst(at time: UInt64) { state.withLock { $0.bursts.append(time) } }
+    init(forwarded: Bool = false) {
+        self.forwarded = forwarded
+    }
+
+    func sentBurst(at time: UInt64) {
+        state.withLock { s in
+            s.bursts.append(time)
+            if forwarded { s.forService.append(time) }
+        }
+    }
 
     func sentDigit(_ digit: Character, at time: UInt64) { state.withLock { $0.digits.append((digit, time)) } }
 
@@ -142,6 +161,117 @@ final class ProbeLedger: Sendable {
     /// Bursts (sent after `start`) and digits never found, sent before `end` (later ones were still on their way).
     func outstanding(after start: UInt64, before end: UInt64) -> (bursts: Int, digits: Int) {
         state.withLock { s in (s.bursts.count { $0 >= start && $0 < end }, s.digits.count { $0.at < end }) }
+    }
+
+    // MARK: Forwarded calls
+
+    /// The service's connection for this call said `websocket:connected`: bursts sent from a margin after
+    /// this reach it (earlier ones may have gone before the gateway had the service in the call).
+    func serviceConnected(at time: UInt64) { state.withLock { $0.serviceReady = $0.serviceReady ?? time } }
+
+    /// When bursts start to count: `margin` after the service connected (nil: it has not).
+    func serviceListening(margin: UInt64) -> UInt64? { state.withLock { $0.serviceReady.map { $0 + margin } } }
+
+    /// The oldest burst the service has not looked for, sent at or after `since`.
+    func takeServiceBurst(since: UInt64) -> UInt64? {
+        state.withLock { s in
+            while !s.forService.isEmpty {
+                let sent = s.forService.removeFirst()
+                if sent >= since { return sent }
+            }
+            return nil
+        }
+    }
+
+    /// The service found the burst sent at `sent`: it reached the service at `at`.
+    func reachedService(_ sent: UInt64, at: UInt64) { state.withLock { $0.reachedService[sent] = at } }
+
+    /// The service looked for the burst sent at `sent` and did not find it.
+    func missedAtService(_ sent: UInt64) { state.withLock { $0.missedAtService += 1 } }
+
+    /// The service's echo of the burst sent at `sent` left at `at` (where the burst starts in what it sent).
+    func echoed(_ sent: UInt64, at: UInt64) { state.withLock { $0.echoed[sent] = at } }
+
+    /// For the burst sent at `sent`: when it reached the service and when the service's echo of it left.
+    func serviceTimes(of sent: UInt64) -> (reached: UInt64?, echoed: UInt64?) {
+        state.withLock { ($0.reachedService[sent], $0.echoed[sent]) }
+    }
+
+    /// Bursts the service found; bursts it looked for in vain or never looked for (sent between `start`
+    /// and `end`).
+    func serviceOutcome(after start: UInt64, before end: UInt64) -> (found: Int, missed: Int) {
+        state.withLock { s in
+            (s.reachedService.count, s.missedAtService + s.forService.count { $0 >= start && $0 < end })
+        }
+    }
+}
+
+/// Looks for sent bursts, one at a time, in audio as it arrives: once the burst being looked for has
+/// been sent, the next frames (five: 100 ms, by default) are gathered and it is found in them by correlation.
+struct BurstListener {
+    enum Outcome {
+        /// The burst sent at `sent` starts at `at` (the arrival of the frame it starts in, plus its
+        /// offset there), at sample `sample` of everything heard.
+        case found(sent: UInt64, at: UInt64, sample: Int)
+        case missed(sent: UInt64)
+    }
+
+    /// A burst later than this many frames is missed.
+    let frameCount: Int
+
+    private let search: ProbeSearch
+    private let rate: Int
+    private let frameSamples: Int
+    private var window: [Float]
+    private var arrivals: [UInt64]
+    private var frames = 0
+    /// The sample (of everything heard) the window starts at.
+    private var windowStart = 0
+    /// The burst being looked for (its send time).
+    private(set) var pending: UInt64?
+    /// Samples heard so far.
+    private(set) var samplesHeard = 0
+
+    init(rate: Int, frames: Int = 5) {
+        search = ProbeSearch(rate: rate)
+        self.rate = rate
+        frameSamples = rate / 50
+        frameCount = frames
+        window = Array(repeating: 0, count: frames * frameSamples)
+        arrivals = Array(repeating: 0, count: frames)
+    }
+
+    /// One 20 ms frame (16-bit little-endian) heard at `arrival`. `next` gives the next burst to look for
+    /// when none is pending (nil: none). Returns what became of the pending burst once its window is full.
+    mutating func heard(_ frame: UnsafeRawBufferPointer, at arrival: UInt64, next: () -> UInt64?) -> Outcome? {
+        let n = min(frameSamples, frame.count / 2)
+        defer { samplesHeard += n }
+        if pending == nil { pending = next() }
+        guard let sent = pending, arrival >= sent else { return nil }
+        if frames == 0 { windowStart = samplesHeard }
+        let base = frames * frameSamples
+        for i in 0..<n {
+            window[base + i] = Float(Int16(littleEndian: frame.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
+        }
+        for i in n..<frameSamples { window[base + i] = 0 }
+        arrivals[frames] = arrival
+        frames += 1
+        guard frames == frameCount else { return nil }
+        frames = 0
+        pending = nil
+        let found = window.withUnsafeBufferPointer { search.best(in: $0) }
+        guard ProbeSearch.isFound(found) else { return .missed(sent: sent) }
+        let offset = UInt64(found.lag % frameSamples) * 1_000_000_000 / UInt64(rate)
+        return .found(sent: sent, at: arrivals[found.lag / frameSamples] + offset, sample: windowStart + found.lag)
+    }
+
+    /// Forgets the burst being looked for (the call ended): returns it.
+    mutating func abandon() -> UInt64? {
+        defer {
+            pending = nil
+            frames = 0
+        }
+        return pending
     }
 }
 

@@ -45,16 +45,18 @@ final class SimulatedCall: ChannelInboundHandler {
     private let burst: [Int16]
     private let tones: ToneBank?
     private var tone: (samples: [Int16], position: Int)?
-    private let search: ProbeSearch?
-    /// Frames heard since the burst being looked for was sent, as floats, and when each arrived.
-    private var searchWindow: [Float]
-    private var searchArrivals: [UInt64]
-    private var searchFrames = 0
-    private var pendingBurst: UInt64?
+    private var listener: BurstListener?
     private var probeLatencies: [UInt64] = []
+    /// Forwarded calls: each burst found, by when it was sent and when it came back.
+    private var forwardTrips: [(sent: UInt64, back: UInt64)] = []
     /// When this call sent `connected` (bursts sent before it, plus a margin, are not looked for).
     private var listeningSince: UInt64 = 0
-    private static let searchFrameCount = 5  // 100 ms: a burst later than that is missed
+    /// A burst sent within this of the listener joining (or the service connecting) may reach no one.
+    private static let joinMargin: UInt64 = 100_000_000
+    /// Frames searched for each burst after it was sent: a burst later than that is missed.
+    private let searchFrames: Int
+    /// A burst sent longer ago than this has had its whole search window to arrive.
+    private var searchSpan: UInt64 { UInt64(searchFrames) * 20_000_000 + 100_000_000 }
 
     init(setup: Setup) {
         self.setup = setup
@@ -66,9 +68,9 @@ final class SimulatedCall: ChannelInboundHandler {
         receivedSequence = Array(repeating: -1, count: Self.window)
         let burstProbe = c.probe == .burst
         burst = burstProbe ? ProbeBurst.samples(rate: setup.sampleRate) : []
-        search = burstProbe ? ProbeSearch(rate: setup.sampleRate) : nil
-        searchWindow = burstProbe ? Array(repeating: 0, count: Self.searchFrameCount * setup.sampleRate / 50) : []
-        searchArrivals = Array(repeating: 0, count: Self.searchFrameCount)
+        // A service answering in bursts holds each burst of audio back up to that long.
+        searchFrames = 5 + Int(c.serviceBurst.nanoseconds / 20_000_000)
+        listener = burstProbe ? BurstListener(rate: setup.sampleRate, frames: searchFrames) : nil
         tones = c.inbandDTMFEveryFrames > 0 ? ToneBank(rate: setup.sampleRate) : nil
     }
 
@@ -91,6 +93,7 @@ final class SimulatedCall: ChannelInboundHandler {
         listeningSince = now.uptimeNanoseconds
         let c = setup.configuration
         var object: [String: String] = ["event": "websocket:connected", "content-type": "audio/l16;rate=\(setup.sampleRate)"]
+        if c.service != nil { object["bench_call"] = "\(setup.index)" }
         if c.pairRate != nil, !c.headers.contains(where: { $0.1.contains("{pair}") }) {
             object["conversation"] = "patchbay-bench-\(c.runID)-\(c.group(ofCall: setup.index))"
         }
@@ -206,7 +209,7 @@ final class SimulatedCall: ChannelInboundHandler {
             stats.jitter.record(UInt64(abs(gap - 20_000_000) / 1000))
         }
         lastArrival = now
-        if search != nil {
+        if listener != nil {
             stats.framesUntagged += 1
             untaggedReceived += 1
             listenForBurst(data, at: now)
@@ -239,41 +242,40 @@ final class SimulatedCall: ChannelInboundHandler {
         if rtt > setup.configuration.lateAfter.nanoseconds { stats.framesLate += 1 }
     }
 
-    /// Collects the frames heard after the burst being looked for was sent; when enough have come,
-    /// finds the burst in them: latency = arrival of the frame it starts in + its offset there - sent.
+    /// Looks for the bursts this call listens for in what it hears: latency = the arrival of the frame a
+    /// burst starts in + its offset there - when it was sent.
     private func listenForBurst(_ data: ByteBuffer, at now: NIODeadline) {
-        guard let search else { return }
-        let arrival = now.uptimeNanoseconds
-        while pendingBurst == nil, let sent = setup.heardLedger.takeBurst() {
-            // A burst sent before this call had joined (its partner may connect first) reached no one.
-            guard sent >= listeningSince + 100_000_000 else { continue }
-            pendingBurst = sent
-            setup.stats.probesSent += 1
+        guard listener != nil else { return }
+        let ledger = setup.heardLedger
+        let stats = setup.stats
+        // Bursts sent before this call had joined (its partner may connect first), or before the service
+        // it is forwarded to had, reached no one.
+        var since: UInt64? = listeningSince + Self.joinMargin
+        if setup.configuration.service != nil {
+            since = ledger.serviceListening(margin: Self.joinMargin).map { max($0, since ?? 0) }
         }
-        guard let sent = pendingBurst, arrival >= sent else { return }
-        let n = frameBytes / 2
-        let base = searchFrames * n
-        data.withUnsafeReadableBytes { raw in
-            for i in 0..<n {
-                searchWindow[base + i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)))
+        let outcome = data.withUnsafeReadableBytes { raw in
+            listener!.heard(raw, at: now.uptimeNanoseconds) {
+                while let sent = ledger.takeBurst() {
+                    guard let since, sent >= since else { continue }
+                    stats.probesSent += 1
+                    return sent
+                }
+                return nil
             }
         }
-        searchArrivals[searchFrames] = arrival
-        searchFrames += 1
-        guard searchFrames == Self.searchFrameCount else { return }
-        searchFrames = 0
-        pendingBurst = nil
-        let found = searchWindow.withUnsafeBufferPointer { search.best(in: $0) }
-        guard ProbeSearch.isFound(found) else {
-            setup.stats.probesMissed += 1
-            return
+        switch outcome {
+        case .found(let sent, let at, _)?:
+            let latency = (at - sent) / 1000
+            stats.probesFound += 1
+            stats.recordRoundTrip(microseconds: max(1, latency))
+            probeLatencies.append(latency)
+            if setup.configuration.service != nil { forwardTrips.append((sent, at)) }
+        case .missed?:
+            stats.probesMissed += 1
+        case nil:
+            break
         }
-        let frame = found.lag / n
-        let offset = UInt64(found.lag % n) * 1_000_000_000 / UInt64(setup.sampleRate)
-        let latency = (searchArrivals[frame] + offset - sent) / 1000
-        setup.stats.probesFound += 1
-        setup.stats.recordRoundTrip(microseconds: max(1, latency))
-        probeLatencies.append(latency)
     }
 
     /// A `websocket:dtmf` event: matched to the oldest digit of that kind still outstanding.
@@ -294,18 +296,39 @@ final class SimulatedCall: ChannelInboundHandler {
     /// search window ago) and never found are missed; each latency is also counted above the call's floor.
     private func settleProbes() {
         let now = NIODeadline.now().uptimeNanoseconds
-        let outstanding = setup.heardLedger.outstanding(after: listeningSince + 100_000_000, before: now - 200_000_000)
-        setup.stats.probesSent += outstanding.bursts
-        setup.stats.probesMissed += outstanding.bursts
-        if let sent = pendingBurst {
+        let ledger = setup.heardLedger
+        let stats = setup.stats
+        var since = listeningSince + Self.joinMargin
+        if setup.configuration.service != nil {
+            if let ready = ledger.serviceListening(margin: Self.joinMargin) {
+                since = max(since, ready)
+            } else {
+                // Nothing reached the service: every burst is lost, and so is the call.
+                stats.callsNeverForwarded += 1
+                since = .max
+            }
+        }
+        let outstanding = ledger.outstanding(after: since, before: now - searchSpan)
+        stats.probesSent += outstanding.bursts
+        stats.probesMissed += outstanding.bursts
+        if let sent = listener?.abandon() {
             // Being looked for when the call ended: missed if it had had the whole window to arrive.
-            if sent < now - 200_000_000 { setup.stats.probesMissed += 1 } else { setup.stats.probesSent -= 1 }
-            pendingBurst = nil
+            if sent < now - searchSpan { stats.probesMissed += 1 } else { stats.probesSent -= 1 }
         }
-        setup.stats.dtmfMissed += outstanding.digits
+        stats.dtmfMissed += outstanding.digits
         if let floor = probeLatencies.min() {
-            for l in probeLatencies { setup.stats.latencyAboveFloor.record(l - floor) }
+            for l in probeLatencies { stats.latencyAboveFloor.record(l - floor) }
         }
+        guard setup.configuration.service != nil else { return }
+        // Each burst's two halves, from what the service saw of it.
+        for trip in forwardTrips {
+            let times = ledger.serviceTimes(of: trip.sent)
+            if let reached = times.reached, reached > trip.sent { stats.toService.record(max(1, (reached - trip.sent) / 1000)) }
+            if let echoed = times.echoed, trip.back > echoed { stats.fromService.record(max(1, (trip.back - echoed) / 1000)) }
+        }
+        let service = ledger.serviceOutcome(after: since, before: now - searchSpan)
+        stats.serviceProbesFound += service.found
+        stats.serviceProbesMissed += service.missed
     }
 
     /// Frames sent that never came back. A route that does not echo returns its own audio (untagged):

@@ -28,6 +28,13 @@ struct BenchCommand: AsyncParsableCommand {
             the mix, and the legs of a group send their bursts spread over the 500 ms. --inband-dtmf-every sends a DTMF digit
             in the audio and times the websocket:dtmf event the target sends back (patchbay: a route with
             "dtmf_events": true reports detected digits to the other legs of the conversation).
+
+            --service HOST:PORT measures forwarding: the bench also plays the speech service the gateway forwards each
+            call to (a route with "connect" to ws://HOST:PORT/ and "headers": {"bench_call": "{caller.bench_call}"}, so
+            the service knows which call each of its connections carries). The service echoes what it hears; each
+            caller finds its own bursts again (the round trip) and the service finds them on the way (caller ->
+            service, service -> caller). --service-burst 200ms makes it answer with everything heard in 200 ms as
+            one message, faster than real time, for the gateway's playout to pace.
             """
     )
 
@@ -88,6 +95,26 @@ struct BenchCommand: AsyncParsableCommand {
         name: .customLong("inband-dtmf-every"), help: "Send an in-band DTMF digit this often (a multiple of 500ms, e.g. 2s) and time the event back.")
     var inbandDTMFEvery: String?
 
+    @Option(help: "Play the service the gateway forwards each call to: listen here (host:port) for its websocket connections.")
+    var service: String?
+
+    @Option(
+        name: .customLong("service-burst"),
+        help:
+            "With --service: send back everything heard in this long (a multiple of 20ms, up to 2s) as one message (default: each frame as it comes)."
+    )
+    var serviceBurst: String?
+
+    /// `host:port` (`[v6]:port` too).
+    static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
     func validate() throws {
         guard let u = URL(string: url), ["ws", "wss"].contains(u.scheme ?? ""), u.host != nil else {
             throw ValidationError("URL must be ws://host:port/path or wss://... (got \(url))")
@@ -117,6 +144,23 @@ struct BenchCommand: AsyncParsableCommand {
             guard probe != "tag" else { throw ValidationError("--pair-rate listens for the partner's bursts: use --probe burst") }
         }
         if pairRate == nil, groupSize != 2 { throw ValidationError("--group-size needs --pair-rate") }
+        if let service {
+            guard Self.parseAddress(service) != nil else { throw ValidationError("--service must be host:port (got \(service))") }
+            guard probe != "tag" else {
+                throw ValidationError("--service finds its audio by correlation: use --probe burst (the default with --service)")
+            }
+            guard pairRate == nil, inbandDTMFEvery == nil else {
+                throw ValidationError("--service forwards each call on its own: it does not combine with --pair-rate or --inband-dtmf-every")
+            }
+        }
+        if let serviceBurst {
+            guard service != nil else { throw ValidationError("--service-burst needs --service") }
+            guard let d = BenchConfiguration.parseDuration(serviceBurst), d <= .seconds(2),
+                (d / .milliseconds(20)).rounded() == d / .milliseconds(20)
+            else {
+                throw ValidationError("--service-burst must be a multiple of 20ms up to 2s, e.g. 200ms (got \(serviceBurst))")
+            }
+        }
         if let metricsURL, URL(string: metricsURL).map({ ["http", "https"].contains($0.scheme ?? "") && $0.host != nil }) != true {
             throw ValidationError("--metrics-url must be an http(s) URL (got \(metricsURL))")
         }
@@ -147,7 +191,9 @@ struct BenchCommand: AsyncParsableCommand {
         c.pairRate = pairRate
         c.groupSize = groupSize
         c.metricsURL = metricsURL
-        c.probe = probe.flatMap(ProbeKind.init(rawValue:)) ?? (pairRate == nil ? .tag : .burst)
+        c.probe = probe.flatMap(ProbeKind.init(rawValue:)) ?? (pairRate == nil && service == nil ? .tag : .burst)
+        c.service = service.flatMap(Self.parseAddress)
+        c.serviceBurst = serviceBurst.flatMap(BenchConfiguration.parseDuration) ?? .zero
         c.inbandDTMFEveryFrames = inbandDTMFEvery.flatMap(BenchConfiguration.parseDuration).map { Int(($0 / .milliseconds(20)).rounded()) } ?? 0
 
         let terminal = isatty(STDERR_FILENO) == 1

@@ -130,6 +130,11 @@ import Testing
                 ["resample", Self.testdata.appendingPathComponent("sine1k.flac").path, dir.appendingPathComponent("o.wav").path, "--rate", "8000"],
                 "unsupported"
             ),
+            (["bench", "ws://127.0.0.1:1/forward", "--service", "nowhere"], "--service must be host:port"),
+            (["bench", "ws://127.0.0.1:1/forward", "--service", "127.0.0.1:9", "--probe", "tag"], "use --probe burst"),
+            (["bench", "ws://127.0.0.1:1/forward", "--service", "127.0.0.1:9", "--pair-rate", "8000"], "does not combine"),
+            (["bench", "ws://127.0.0.1:1/forward", "--service-burst", "200ms"], "--service-burst needs --service"),
+            (["bench", "ws://127.0.0.1:1/forward", "--service", "127.0.0.1:9", "--service-burst", "30ms"], "multiple of 20ms"),
         ]
         for (arguments, message) in cases {
             let r = try await Self.run(arguments)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import PatchbayServer
 import Testing
 
@@ -136,6 +137,49 @@ import Testing
         // the search window.
         #expect(result.roundTripMicroseconds.p50 > 1000 && result.roundTripMicroseconds.max < 100_000, "\(result.roundTripMicroseconds)")
         #expect(result.table.contains("2 3-leg conversations"), "\(result.table)")
+    }
+
+    @Test(
+        "forwarded calls: the bench plays the service too, finds each caller's bursts on the way there and back, echoed at once or in bursts",
+        arguments: [(8000, 0), (16000, 200)])
+    func forwarded(serviceRate: Int, burstMilliseconds: Int) async throws {
+        let clients = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let servicePort = try await ServeProcessTests.freePort(group: clients)
+        try await clients.shutdownGracefully()
+        var endpoint = WebSocketEndpoint(uri: "ws://127.0.0.1:\(servicePort)/", contentType: "audio/l16;rate=\(serviceRate)")
+        endpoint.headers = ["bench_call": .string("{caller.bench_call}")]
+        let gateway = try await RunningGateway.start { c in
+            c.routes.append(.init(path: "/forward", mode: .conversation, connect: [endpoint]))
+        }
+        var c = BenchConfiguration(url: URL(string: "ws://127.0.0.1:\(gateway.port)/forward")!)
+        c.calls = 3
+        c.probe = .burst
+        c.service = ("127.0.0.1", servicePort)
+        c.serviceBurst = .milliseconds(Int64(burstMilliseconds))
+        c.duration = .seconds(3)
+        c.grace = .milliseconds(500)
+        let result = try await BenchRunner(configuration: c).run()
+        await gateway.stop()
+        let forward = try #require(result.forward)
+        #expect(result.callsConnected == 3 && result.callsFailed == 0)
+        #expect(forward.connections == 3 && forward.unknownCalls == 0 && forward.callsNeverForwarded == 0, "\(result.table)")
+        // Bursts from 100 ms after each service connected: about five per call, every one found twice.
+        #expect(result.probesSent >= 3 * 3, "\(result.table)")
+        #expect(result.probesFound == result.probesSent && result.probesMissed == 0, "\(result.table)")
+        #expect(forward.probesMissed == 0 && forward.probesFound >= result.probesFound - 3, "\(result.table)")
+        #expect(forward.callerToServiceMicroseconds.count >= result.probesFound - 3)
+        #expect(forward.serviceToCallerMicroseconds.count >= result.probesFound - 3)
+        // Each half is part of the round trip (the service adds nothing when it echoes at once).
+        #expect(forward.callerToServiceMicroseconds.p50 < result.roundTripMicroseconds.p50, "\(result.table)")
+        #expect(forward.serviceToCallerMicroseconds.p50 < result.roundTripMicroseconds.p50, "\(result.table)")
+        if burstMilliseconds > 0 {
+            // Sent back in 200 ms messages: 3 s of each caller in about 15 of them.
+            #expect(forward.messagesOut < forward.framesIn / 5, "\(result.table)")
+        } else {
+            #expect(forward.messagesOut == forward.framesIn, "\(result.table)")
+        }
+        #expect(result.table.contains("caller -> service") && result.table.contains("forwarded to the bench's service"), "\(result.table)")
+        #expect(result.brokenSLOs(c).isEmpty)
     }
 
     @Test("refused calls fail and break the SLOs; a tight p99 SLO is reported broken")
