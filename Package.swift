@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PatchbayEngine", targets: ["PatchbayEngine"]),
         .library(name: "PatchbayServer", targets: ["PatchbayServer"]),
         .library(name: "PatchbayBench", targets: ["PatchbayBench"]),
+        .library(name: "PatchbayRecords", targets: ["PatchbayRecords"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // System libraries from Debian: libspeexdsp-dev, libsndfile1-dev, libopus-dev.
@@ -60,7 +63,7 @@ let package = Package(
         .target(
             name: "PatchbayServer",
             dependencies: [
-                "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayWebSocketClient",
+                "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayWebSocketClient", "PatchbayRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -71,6 +74,14 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "PatchbayRecords",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
         .target(
@@ -137,6 +148,7 @@ let package = Package(
             name: "PatchbayServerTests",
             dependencies: [
                 "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayBench", "PatchbayWebSocketClient",
+                "PatchbayRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -144,8 +156,14 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "PatchbayTestSupport",
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PatchbayRecordsTests",
+            dependencies: ["PatchbayRecords"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayCLITests",

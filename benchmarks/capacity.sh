@@ -64,6 +64,7 @@ cat >"$config" <<EOF
 {
   "log_level": "warning",
   "limits": { "max_legs": 100000 },
+  "storage": { "database": "$root/benchmarks/$OUT/patchbay.sqlite" },
   "routes": [
     { "path": "/echo", "mode": "echo" },
     { "path": "/pair", "mode": "conversation", "conversation_header": "conversation", "dtmf_events": true },

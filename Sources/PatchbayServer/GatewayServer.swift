@@ -8,6 +8,7 @@ import NIOWebSocket
 import PatchbayCodecs
 public import PatchbayDSP
 public import PatchbayEngine
+public import PatchbayRecords
 import Synchronization
 
 /// `patchbay serve`: the Voice API websocket endpoint in front of the media engine.
@@ -37,6 +38,12 @@ public final class GatewayServer: Sendable {
     private let dialing: ServiceDialing
     /// The services dialled for each caller (routes with `connect`), stopped when the caller ends.
     private let links = Mutex<[UUID: [ServiceLink]]>([:])
+    /// A record of every leg (nil when `storage.database` is not set).
+    let records: CallLedger?
+    /// Where the records are kept.
+    public var callStore: (any CallStore)? { records?.store }
+    /// The control API (`/v1/...`), once started (nil without applications).
+    let controlAPI = Mutex<ControlAPI?>(nil)
 
     /// Creates the server (and its engine) from a validated configuration; `start` binds it.
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "patchbay")) throws {
@@ -57,10 +64,20 @@ public final class GatewayServer: Sendable {
             outbounds[ObjectIdentifier(loop)] = LoopOutbound(eventLoop: loop)
         }
         self.outbounds = outbounds
+        if let path = configuration.storage.database {
+            do {
+                records = CallLedger(store: try SQLiteCallStore(path: path, logger: logger), api: configuration.api)
+            } catch {
+                try? group.syncShutdownGracefully()
+                throw ConfigurationError("cannot open storage.database \(path): \(error)")
+            }
+        } else {
+            records = nil
+        }
         let loops = outbounds
         dialing = ServiceDialing(
             engine: engine, limits: configuration.limits, metrics: metrics, jwtSecret: configuration.auth.jwtSecret,
-            logger: logger, outbound: { loop in loops[ObjectIdentifier(loop)]! })
+            records: records, logger: logger, outbound: { loop in loops[ObjectIdentifier(loop)]! })
         if let tls = configuration.tls {
             for (what, file) in [("certificate", tls.certificate), ("private key", tls.privateKey)]
             where !FileManager.default.isReadableFile(atPath: file) {
@@ -89,6 +106,15 @@ public final class GatewayServer: Sendable {
     /// - Returns: the address bound (the port is real even when the configuration asked for 0).
     @discardableResult
     public func start() async throws -> SocketAddress {
+        if let records {
+            // Legs a previous process left live ended with it: closed before any new leg is recorded.
+            let orphans = try await records.store.closeOrphans(at: Date(), reason: "gateway restarted")
+            if orphans > 0 { logger.notice("closed the records of legs left live by the previous run", metadata: ["legs": "\(orphans)"]) }
+            if !configuration.api.applications.isEmpty {
+                let auth = try await ApplicationAuth.load(configuration.api.applications)
+                controlAPI.withLock { $0 = ControlAPI(auth: auth, store: records.store) }
+            }
+        }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -100,6 +126,7 @@ public final class GatewayServer: Sendable {
         // Bound first: a port in use fails here, before any clock or task is started that would then
         // have to be stopped again.
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        records?.setBase("\(sslContext == nil ? "ws" : "wss")://\(configuration.host):\(channel.localAddress?.port ?? configuration.port)")
         engine.start()
         decodePool.start()
         forwardDetectedDigits()
@@ -155,10 +182,14 @@ public final class GatewayServer: Sendable {
                                 peer: .caller(
                                     route: route,
                                     started: { [self] leg, loop in
+                                        records?.inboundAnswered(leg, route: route)
                                         startRouteStream(route, on: leg)
                                         connectServices(route, for: leg, on: loop)
                                     },
-                                    ended: { [self] leg in stopServices(for: leg) }))))
+                                    ended: { [self] leg, reason in
+                                        stopServices(for: leg)
+                                        records?.ended(leg.id, reason: reason.description)
+                                    }))))
                 }
             })
         try pipeline.configureHTTPServerPipeline(
@@ -322,6 +353,11 @@ public final class GatewayServer: Sendable {
         await fetcher.shutdown()
         try? await decodePool.shutdownGracefully()
         try? await group.shutdownGracefully()
+        do {
+            try await records?.store.close()
+        } catch {
+            logger.error("could not write the last call records", metadata: ["error": "\(error)"])
+        }
         logger.info("stopped")
     }
 }

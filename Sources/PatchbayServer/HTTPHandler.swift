@@ -3,8 +3,9 @@ import NIOCore
 import NIOHTTP1
 import PatchbayEngine
 
-/// Plain HTTP on the media port: `/health`, `/metrics`, and the answer to a request that did not
-/// become a websocket (401 without valid auth, 503 at capacity, 426 without an upgrade, 404 elsewhere).
+/// Plain HTTP on the media port: `/health`, `/metrics`, the control API (`/v1/...`), and the answer to a
+/// request that did not become a websocket (401 without valid auth, 503 at capacity, 426 without an
+/// upgrade, 404 elsewhere).
 final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -44,6 +45,29 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body: String(decoding: server.prometheus.render(), as: UTF8.self), head: head, context: context)
         case (_, "/health"), (_, "/metrics"):
             send(.methodNotAllowed, body: "use GET\n", head: head, context: context)
+        case (_, let p) where p.hasPrefix("/v1/"):
+            guard let api = server.controlAPI.withLock({ $0 }) else {
+                send(
+                    .notFound, contentType: "application/json",
+                    body: APIResponse(.notFound("the control API is off: no api.applications are configured")).json, head: head,
+                    context: context)
+                return
+            }
+            // Off the event loop: the token is verified and the records read asynchronously; the answer is
+            // written back on the loop.
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let method = head.method
+            let uri = head.uri
+            let authorization = head.headers.first(name: "authorization")
+            let eventLoop = context.eventLoop
+            Task {
+                let response = await api.respond(method: method, uri: uri, authorization: authorization)
+                let (status, json) = (response.status, response.json)
+                eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.send(status, contentType: "application/json", body: json, head: head, context: context)
+                }
+            }
         default:
             if server.isDraining, server.gate.routes[path] != nil {
                 send(.serviceUnavailable, body: "draining: no new legs\n", head: head, context: context)

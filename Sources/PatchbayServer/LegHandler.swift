@@ -33,7 +33,8 @@ final class LegHandler: ChannelInboundHandler {
         /// A caller that dialled in on `route` (the Voice API). `started` is called once the leg is
         /// attached (the route's stream and services start there), `ended` once it has left.
         case caller(
-            route: ServerConfiguration.Route, started: @Sendable (Leg, any EventLoop) -> Void, ended: @Sendable (Leg) -> Void)
+            route: ServerConfiguration.Route, started: @Sendable (Leg, any EventLoop) -> Void,
+            ended: @Sendable (Leg, LegEndReason) -> Void)
         /// A service Patchbay dialled for a caller.
         case service(ServiceLink)
     }
@@ -193,7 +194,7 @@ final class LegHandler: ChannelInboundHandler {
         self.leg = nil
         setup.outbound.stopWriting(leg)
         setup.engine.detach(leg, reason: reason)
-        if case .caller(_, _, let ended) = setup.peer { ended(leg) }
+        if case .caller(_, _, let ended) = setup.peer { ended(leg, reason) }
         logger.info(
             "leg ended",
             metadata: [

@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         /// Speech or AI services to dial for every leg of this route (NCCO `connect` endpoints): each leg
         /// gets a conversation of its own with one outbound leg per endpoint.
         public var connect: [WebSocketEndpoint]?
+        /// The control API application the route's legs belong to (default: the only one configured).
+        public var applicationID: String?
 
         /// A stream played on connect: `stream_url` is an http(s) URL or a file path.
         public struct Stream: Sendable, Equatable, Codable {
@@ -55,8 +57,9 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
 
         public init(
             path: String, mode: Mode, conversation: String? = nil, conversationHeader: String? = nil, stream: Stream? = nil,
-            dtmfEvents: Bool? = nil, connect: [WebSocketEndpoint]? = nil
+            dtmfEvents: Bool? = nil, connect: [WebSocketEndpoint]? = nil, applicationID: String? = nil
         ) {
+            self.applicationID = applicationID
             self.path = path
             self.mode = mode
             self.conversation = conversation
@@ -70,6 +73,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             case path, mode, conversation, stream, connect
             case conversationHeader = "conversation_header"
             case dtmfEvents = "dtmf_events"
+            case applicationID = "application_id"
         }
     }
 
@@ -175,6 +179,59 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var shards: Int = 0
     /// Detect DTMF in every leg's audio.
     public var detectDTMF: Bool = true
+    public var storage: Storage = Storage()
+    public var api: API = API()
+
+    /// The control API (`/v1/calls`), on the same listener as the websocket routes.
+    public struct API: Sendable, Equatable, Codable {
+        /// An application allowed to use the API: its requests are JWTs signed with the private key whose
+        /// public half is `public_key` (PEM).
+        public struct Application: Sendable, Equatable, Codable {
+            public var applicationID: String
+            public var publicKey: String
+
+            public init(applicationID: String, publicKey: String) {
+                self.applicationID = applicationID
+                self.publicKey = publicKey
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case applicationID = "application_id"
+                case publicKey = "public_key"
+            }
+        }
+
+        /// None: the API is off (404).
+        public var applications: [Application]
+
+        public init(applications: [Application] = []) {
+            self.applications = applications
+        }
+
+        /// The application a leg on `route` belongs to: the route's, else the only one configured.
+        func application(of route: Route) -> String? {
+            route.applicationID ?? (applications.count == 1 ? applications[0].applicationID : nil)
+        }
+    }
+
+    /// Where call records are kept.
+    public struct Storage: Sendable, Equatable, Codable {
+        /// The SQLite database of call records (nil: none; `patchbay serve` uses `defaultDatabase`).
+        public var database: String?
+
+        public init(database: String? = nil) {
+            self.database = database
+        }
+
+        /// `patchbay.sqlite` in the state directory systemd gives the service (`$STATE_DIRECTORY`, its first
+        /// entry), else in the working directory.
+        public static func defaultDatabase(environment: [String: String], workingDirectory: String) -> String {
+            if let state = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !state.isEmpty {
+                return String(state) + "/patchbay.sqlite"
+            }
+            return workingDirectory + "/patchbay.sqlite"
+        }
+    }
 
     /// `/echo` hears itself; `/socket` joins the conversation its `conversation` header names (else its own).
     public static let defaultRoutes = [
@@ -185,7 +242,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case host, port, tls, auth, routes, limits, shards
+        case host, port, tls, auth, routes, limits, shards, storage, api
         case logLevel = "log_level"
         case detectDTMF = "detect_dtmf"
     }
@@ -202,6 +259,8 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel) ?? d.logLevel
         shards = try c.decodeIfPresent(Int.self, forKey: .shards) ?? d.shards
         detectDTMF = try c.decodeIfPresent(Bool.self, forKey: .detectDTMF) ?? d.detectDTMF
+        storage = try c.decodeIfPresent(Storage.self, forKey: .storage) ?? d.storage
+        api = try c.decodeIfPresent(API.self, forKey: .api) ?? d.api
     }
 }
 
@@ -262,14 +321,17 @@ extension ServerConfiguration {
 
     /// The keys each object of the file may hold: a misspelt key is an error, not a silent default.
     private static let knownKeys: [String: Set<String>] = [
-        "": ["host", "port", "tls", "auth", "routes", "limits", "log_level", "shards", "detect_dtmf"],
+        "": ["host", "port", "tls", "auth", "routes", "limits", "log_level", "shards", "detect_dtmf", "storage", "api"],
+        "storage": ["database"],
+        "api": ["applications"],
+        "api.applications": ["application_id", "public_key"],
         "tls": ["certificate", "private_key"],
         "auth": ["token", "jwt_secret", "jwt_max_age_seconds"],
         "limits": [
             "max_legs", "max_message_bytes", "max_messages_per_second", "idle_timeout_seconds",
             "ping_interval_seconds", "connect_timeout_seconds", "drain_seconds", "max_service_message_bytes",
         ],
-        "routes": ["path", "mode", "conversation", "conversation_header", "stream", "dtmf_events", "connect"],
+        "routes": ["path", "mode", "conversation", "conversation_header", "stream", "dtmf_events", "connect", "application_id"],
         "routes.stream": ["stream_url", "loop", "level"],
         "routes.connect": WebSocketEndpoint.knownKeys,
         "routes.connect.authorization": ["type", "value"],
@@ -280,9 +342,14 @@ extension ServerConfiguration {
     private static func unknownKey(in object: Any) -> String? {
         guard let top = object as? [String: Any] else { return nil }
         for key in top.keys.sorted() where !knownKeys[""]!.contains(key) { return key }
-        for section in ["tls", "auth", "limits"] {
+        for section in ["tls", "auth", "limits", "storage", "api"] {
             guard let inner = top[section] as? [String: Any] else { continue }
             for key in inner.keys.sorted() where !knownKeys[section]!.contains(key) { return "\(section).\(key)" }
+        }
+        for (i, app) in ((top["api"] as? [String: Any])?["applications"] as? [Any] ?? []).enumerated() {
+            for key in (app as? [String: Any] ?? [:]).keys.sorted() where !knownKeys["api.applications"]!.contains(key) {
+                return "api.applications[\(i)].\(key)"
+            }
         }
         if let routes = top["routes"] as? [Any] {
             for (i, route) in routes.enumerated() {
@@ -318,7 +385,7 @@ extension ServerConfiguration {
     /// Overrides from the environment:
     /// `PATCHBAY_LISTEN` (host:port), `PATCHBAY_TLS_CERTIFICATE`, `PATCHBAY_TLS_PRIVATE_KEY`,
     /// `PATCHBAY_AUTH_TOKEN`, `PATCHBAY_JWT_SECRET`, `PATCHBAY_LOG_LEVEL`, `PATCHBAY_MAX_LEGS`,
-    /// `PATCHBAY_SHARDS`, `PATCHBAY_DETECT_DTMF` (true/false).
+    /// `PATCHBAY_SHARDS`, `PATCHBAY_DETECT_DTMF` (true/false), `PATCHBAY_DATABASE` (storage.database).
     public func applyingEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> ServerConfiguration {
         var c = self
         if let listen = environment["PATCHBAY_LISTEN"] {
@@ -348,6 +415,10 @@ extension ServerConfiguration {
             guard let b = Bool(value) else { throw ConfigurationError("PATCHBAY_DETECT_DTMF must be true or false (got \"\(value)\")") }
             c.detectDTMF = b
         }
+        if let value = environment["PATCHBAY_DATABASE"] {
+            guard !value.isEmpty else { throw ConfigurationError("PATCHBAY_DATABASE must be a path") }
+            c.storage.database = value
+        }
         return c
     }
 
@@ -359,8 +430,11 @@ extension ServerConfiguration {
         for r in routes {
             guard r.path.hasPrefix("/") else { throw ConfigurationError("route path \"\(r.path)\" must start with /") }
             guard seen.insert(r.path).inserted else { throw ConfigurationError("route path \"\(r.path)\" appears twice") }
-            guard !["/health", "/metrics"].contains(r.path) else {
+            guard !["/health", "/metrics"].contains(r.path), !r.path.hasPrefix("/v1/") else {
                 throw ConfigurationError("route path \"\(r.path)\" is reserved")
+            }
+            if let app = r.applicationID, !api.applications.contains(where: { $0.applicationID == app }) {
+                throw ConfigurationError("route \(r.path): application_id \"\(app)\" is not in api.applications")
             }
             if r.mode == .echo, r.stream != nil || r.dtmfEvents == true {
                 throw ConfigurationError("route \(r.path): an echo route hears only itself (no stream, no dtmf_events)")
@@ -397,6 +471,18 @@ extension ServerConfiguration {
         }
         guard Self.logLevels.contains(logLevel) else {
             throw ConfigurationError("log_level must be one of \(Self.logLevels.joined(separator: ", ")) (got \"\(logLevel)\")")
+        }
+        var applications = Set<String>()
+        for app in api.applications {
+            guard !app.applicationID.isEmpty, applications.insert(app.applicationID).inserted else {
+                throw ConfigurationError("api.applications: application_id \"\(app.applicationID)\" is empty or appears twice")
+            }
+            guard FileManager.default.isReadableFile(atPath: app.publicKey) else {
+                throw ConfigurationError("api.applications \(app.applicationID): public_key \(app.publicKey) does not exist or cannot be read")
+            }
+        }
+        if !api.applications.isEmpty, storage.database == nil {
+            throw ConfigurationError("api: the control API reads the call records: set storage.database")
         }
         guard shards >= 0, shards <= 256 else { throw ConfigurationError("shards must be 0...256 (got \(shards))") }
         let l = limits

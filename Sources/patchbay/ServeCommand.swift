@@ -35,9 +35,14 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
         if let listen { environment["PATCHBAY_LISTEN"] = listen }
-        let configuration = try (config.map { try ServerConfiguration.load(path: $0) } ?? ServerConfiguration())
+        var loaded = try (config.map { try ServerConfiguration.load(path: $0) } ?? ServerConfiguration())
             .applyingEnvironment(environment)
-            .validated()
+        if loaded.storage.database == nil {
+            // Every leg is a record: kept beside the state systemd gives the service, or here.
+            loaded.storage.database = ServerConfiguration.Storage.defaultDatabase(
+                environment: environment, workingDirectory: FileManager.default.currentDirectoryPath)
+        }
+        let configuration = try loaded.validated()
         if printConfig {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -94,8 +94,8 @@ import Testing
     }
 
     /// Runs `python3 arguments` (python3 found on PATH, as scripts/setup finds it) with its stdout and
-    /// stderr going to one file; kills it after `timeout`.
-    static func python(_ arguments: [String], timeout: Duration) async -> Run {
+    /// stderr going to one file, with `environment` added to the test's own; kills it after `timeout`.
+    static func python(_ arguments: [String], environment extra: [String: String] = [:], timeout: Duration) async -> Run {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("patchbay-python-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let outputURL = directory.appendingPathComponent("output")
@@ -110,6 +110,7 @@ import Testing
             var environment = ProcessInfo.processInfo.environment
             environment["PYTHONUNBUFFERED"] = "1"
             environment["PYTHONDONTWRITEBYTECODE"] = "1"
+            environment.merge(extra) { $1 }
             process.environment = environment
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = output

@@ -31,6 +31,8 @@ import Testing
             var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PATCHBAY_") }
             env.merge(environment) { $1 }
             p.environment = env
+            // Its own folder as the working directory: the call records' default database goes there.
+            p.currentDirectoryURL = directory
             // Files, not pipes: a chatty child can never block on a full pipe.
             _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("stdout").path, contents: nil)
             _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("stderr").path, contents: nil)
@@ -194,6 +196,8 @@ import Testing
         #expect(log.contains("received SIGTERM"), "\(log)")
         #expect(log.contains("draining"), "\(log)")
         #expect(log.contains("stopped"), "\(log)")
+        // Every leg is a record, in the working directory's patchbay.sqlite by default.
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("patchbay.sqlite").path))
         await peer.close()
     }
 
@@ -439,6 +443,11 @@ import Testing
         }
         #expect(settings["ExecStart"] == ["/usr/local/bin/patchbay serve --config /etc/patchbay/patchbay.json"])
         #expect(settings["KillSignal"] == ["SIGTERM"])
+        // The call records' default place ($STATE_DIRECTORY) is the one writable folder.
+        #expect(settings["StateDirectory"] == ["patchbay"])
+        #expect(
+            ServerConfiguration.Storage.defaultDatabase(environment: ["STATE_DIRECTORY": "/var/lib/patchbay"], workingDirectory: "/")
+                == "/var/lib/patchbay/patchbay.sqlite")
         // The drain, the 2 s the server gives legs to close, and a margin, before systemd's SIGKILL.
         let stopTimeout = try #require(settings["TimeoutStopSec"]?.last.flatMap { Double($0) })
         #expect(stopTimeout >= configuration.limits.drainSeconds + 10, "TimeoutStopSec=\(stopTimeout)")

@@ -20,21 +20,32 @@ import Testing
             .first { FileManager.default.isExecutableFile(atPath: $0.path) }
 
         static func make() async throws -> SelfSigned {
-            guard let openssl else {
-                Issue.record("the openssl command is needed to make a test certificate: apt-get install openssl")
-                throw MissingOpenSSL()
-            }
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("patchbay-tls-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let made = SelfSigned(directory: dir)
+            try await run(
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", made.privateKey, "-out", made.certificate, "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                ], in: dir)
+            guard FileManager.default.fileExists(atPath: made.certificate), FileManager.default.fileExists(atPath: made.privateKey) else {
+                Issue.record("openssl made no certificate")
+                throw MissingOpenSSL()
+            }
+            return made
+        }
+
+        /// Runs the `openssl` command with `arguments` in `dir`; a failure is recorded with its output.
+        static func run(_ arguments: [String], in dir: URL) async throws {
+            guard let openssl else {
+                Issue.record("the openssl command is needed: apt-get install openssl")
+                throw MissingOpenSSL()
+            }
             let p = Process()
             p.executableURL = openssl
-            p.arguments = [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", made.privateKey, "-out", made.certificate, "-days", "1", "-subj", "/CN=localhost",
-                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ]
-            let log = dir.appendingPathComponent("openssl.log")
+            p.arguments = arguments
+            let log = dir.appendingPathComponent("openssl-\(UUID().uuidString).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             p.standardOutput = handle
@@ -45,14 +56,11 @@ import Testing
             while p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
             p.waitUntilExit()  // it has exited: this only collects the status
             try handle.close()
-            guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: made.certificate),
-                FileManager.default.fileExists(atPath: made.privateKey)
-            else {
+            guard p.terminationStatus == 0 else {
                 let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                Issue.record("openssl failed (\(p.terminationStatus)): \(output)")
+                Issue.record("openssl \(arguments.first ?? "") failed (\(p.terminationStatus)): \(output)")
                 throw MissingOpenSSL()
             }
-            return made
         }
 
         func remove() {

@@ -92,7 +92,7 @@ extension LegHandler {
         let transport = ChannelLegTransport(
             channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop), forwardsDTMF: true, isService: true)
         let leg = Leg(
-            conversationName: link.caller.conversationName, direction: .outbound, sampleRate: rate,
+            id: link.legID, conversationName: link.caller.conversationName, direction: .outbound, sampleRate: rate,
             hearsItself: link.endpoint.source == .mixed, transport: transport, waker: setup.outbound.waker)
         self.leg = leg
         service = side

@@ -14,6 +14,7 @@ final class ServiceDialing: Sendable {
     let limits: ServerConfiguration.Limits
     let metrics: ServerMetrics
     let jwtSecret: String?
+    let records: CallLedger?
     let logger: Logger
     let outbound: @Sendable (any EventLoop) -> LoopOutbound
     /// Set when the gateway drains: no new attempt then.
@@ -21,13 +22,14 @@ final class ServiceDialing: Sendable {
     private let contexts = Mutex([String: NIOSSLContext]())
 
     init(
-        engine: Engine, limits: ServerConfiguration.Limits, metrics: ServerMetrics, jwtSecret: String?, logger: Logger,
-        outbound: @escaping @Sendable (any EventLoop) -> LoopOutbound
+        engine: Engine, limits: ServerConfiguration.Limits, metrics: ServerMetrics, jwtSecret: String?, records: CallLedger?,
+        logger: Logger, outbound: @escaping @Sendable (any EventLoop) -> LoopOutbound
     ) {
         self.engine = engine
         self.limits = limits
         self.metrics = metrics
         self.jwtSecret = jwtSecret
+        self.records = records
         self.logger = logger
         self.outbound = outbound
     }
@@ -74,6 +76,8 @@ final class ServiceLink: @unchecked Sendable {
     private var retry: Scheduled<Void>?
     private var stopped = false
     private var handler: NIOLoopBound<LegHandler>?
+    /// The leg (and call record) the current series of attempts is for: a reconnect is a new leg.
+    private(set) var legID = UUID()
 
     init(endpoint: WebSocketEndpoint, caller: Leg, eventLoop: any EventLoop, dialing: ServiceDialing) {
         self.endpoint = endpoint
@@ -103,9 +107,10 @@ final class ServiceLink: @unchecked Sendable {
             retry?.cancel()
             timeout?.cancel()
             if let handler {
-                handler.value.hangUp(reason: reason)
+                handler.value.hangUp(reason: reason)  // its end is recorded as it ends
             } else {
                 channel?.close(promise: nil)
+                dialing.records?.ended(legID, reason: reason)
             }
         }
     }
@@ -120,6 +125,7 @@ final class ServiceLink: @unchecked Sendable {
         guard !stopped, caller.isLive, !dialing.draining.load(ordering: .relaxed) else { return }
         attempt += 1
         let attempt = attempt
+        if attempt == 1 { dialing.records?.outboundStarted(legID, endpoint: endpoint, caller: caller) }
         let started = NIODeadline.now()
         publish(.attempt(uri: endpoint.uri, attempt: attempt))
         dialing.metrics.serviceAttempts.increment()
@@ -233,6 +239,7 @@ final class ServiceLink: @unchecked Sendable {
         guard !stopped, caller.isLive else { return }
         stopped = true
         dialing.metrics.serviceGaveUp.increment()
+        dialing.records?.ended(legID, reason: "unreachable: \(reason)")
         let hangUp = endpoint.onFailure == .hangup
         publish(.gaveUp(uri: endpoint.uri, reason: reason, hungUp: hangUp))
         logger.error("service unreachable", metadata: ["reason": "\(reason)", "on_failure": "\(endpoint.onFailure.rawValue)"])
@@ -261,6 +268,7 @@ final class ServiceLink: @unchecked Sendable {
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
         connections += 1
         if connections > 1 { dialing.metrics.serviceReconnects.increment() }
+        dialing.records?.outboundAnswered(leg.id)
         publish(.connected(uri: endpoint.uri, attempt: attempt, leg: leg.id))
     }
 
@@ -277,6 +285,8 @@ final class ServiceLink: @unchecked Sendable {
             case .transportLost: nil
             }
         dialing.metrics.serviceCloses(code: code).increment()
+        dialing.records?.ended(legID, reason: reason.description)
+        legID = UUID()  // a reconnect is a new leg
         publish(.closed(uri: endpoint.uri, code: code, reason: reason.description))
         switch reason {
         case .hungUp, .shutdown:

@@ -1,0 +1,195 @@
+import Foundation
+import NIOHTTP1
+import PatchbayRecords
+
+/// An error answer of the control API, in the Voice API's shape: `type`, `title`, `detail`, and for a
+/// bad request the `invalid_parameters` (name and reason of each).
+struct APIError: Error, Equatable {
+    let status: HTTPResponseStatus
+    let title: String
+    let detail: String
+    var invalidParameters: [(name: String, reason: String)] = []
+
+    static func unauthorized(_ detail: String) -> APIError { .init(status: .unauthorized, title: "Unauthorized", detail: detail) }
+    static func notFound(_ detail: String) -> APIError { .init(status: .notFound, title: "Not Found", detail: detail) }
+    static func invalid(_ parameters: [(String, String)]) -> APIError {
+        .init(
+            status: .badRequest, title: "Bad Request", detail: "The request failed due to validation errors",
+            invalidParameters: parameters.map { (name: $0.0, reason: $0.1) })
+    }
+
+    static func == (a: APIError, b: APIError) -> Bool {
+        a.status == b.status && a.title == b.title && a.detail == b.detail
+            && a.invalidParameters.map { "\($0.name)=\($0.reason)" } == b.invalidParameters.map { "\($0.name)=\($0.reason)" }
+    }
+
+    var body: [String: Any] {
+        let slug = title.lowercased().replacingOccurrences(of: " ", with: "-")
+        var object: [String: Any] = ["type": "https://developer.vonage.com/api-errors#\(slug)", "title": title, "detail": detail]
+        if !invalidParameters.isEmpty {
+            object["invalid_parameters"] = invalidParameters.map { ["name": $0.name, "reason": $0.reason] }
+        }
+        return object
+    }
+}
+
+/// A control API answer: status and JSON body.
+struct APIResponse {
+    let status: HTTPResponseStatus
+    let body: [String: Any]
+
+    init(status: HTTPResponseStatus = .ok, body: [String: Any]) {
+        self.status = status
+        self.body = body
+    }
+
+    init(_ error: APIError) {
+        self.init(status: error.status, body: error.body)
+    }
+
+    var json: String {
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The control API, shaped like the Voice API's `/v1/calls`: what an application's legs are and were.
+/// Every request carries the application's RS256 JWT; an application sees only its own legs.
+final class ControlAPI: Sendable {
+    let auth: ApplicationAuth
+    let store: any CallStore
+
+    init(auth: ApplicationAuth, store: any CallStore) {
+        self.auth = auth
+        self.store = store
+    }
+
+    /// Answers one request (`path` and `query` from its URI).
+    func respond(method: HTTPMethod, uri: String, authorization: String?) async -> APIResponse {
+        let application: String
+        switch await auth.authenticate(authorization) {
+        case .success(let id): application = id
+        case .failure(let error): return APIResponse(error)
+        }
+        let components = URLComponents(string: uri)
+        let path = components?.path ?? uri
+        let query = Dictionary(
+            (components?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
+        let parts = path.split(separator: "/").map(String.init)
+        do {
+            switch (method, parts.count) {
+            case (.GET, 2) where parts == ["v1", "calls"]:
+                return try await list(application: application, query: query)
+            case (.GET, 3) where parts[0] == "v1" && parts[1] == "calls":
+                return try await get(application: application, uuid: parts[2])
+            case (_, 2) where parts == ["v1", "calls"], (_, 3) where parts[0] == "v1" && parts[1] == "calls":
+                return APIResponse(
+                    APIError(status: .methodNotAllowed, title: "Method Not Allowed", detail: "\(method.rawValue) is not supported here"))
+            default:
+                return APIResponse(.notFound("no such resource: \(path)"))
+            }
+        } catch let error as APIError {
+            return APIResponse(error)
+        } catch {
+            return APIResponse(APIError(status: .internalServerError, title: "Internal Server Error", detail: "records: \(error)"))
+        }
+    }
+
+    // MARK: GET /v1/calls
+
+    private func list(application: String, query: [String: String]) async throws -> APIResponse {
+        var q = CallQuery(applicationID: application)
+        var invalid: [(String, String)] = []
+        if let text = query["page_size"] {
+            if let n = Int(text), (1...100).contains(n) { q.pageSize = n } else { invalid.append(("page_size", "must be 1...100")) }
+        }
+        if let text = query["record_index"] {
+            if let n = Int(text), n >= 0 { q.recordIndex = n } else { invalid.append(("record_index", "must be 0 or more")) }
+        }
+        if let text = query["order"] {
+            if let order = CallQuery.Order(rawValue: text) { q.order = order } else { invalid.append(("order", "must be asc or desc")) }
+        }
+        if let text = query["status"] {
+            if let status = CallRecord.Status(rawValue: text) {
+                q.status = status
+            } else {
+                invalid.append(("status", "must be one of \(CallRecord.Status.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+        }
+        for (name, keyPath) in [("date_start", \CallQuery.dateStart), ("date_end", \CallQuery.dateEnd)] {
+            guard let text = query[name] else { continue }
+            if let date = Self.parseDate(text) { q[keyPath: keyPath] = date } else { invalid.append((name, "must be an ISO 8601 time")) }
+        }
+        if let text = query["conversation_uuid"] {
+            if let uuid = UUID(uuidString: text.hasPrefix("CON-") ? String(text.dropFirst(4)) : text) {
+                q.conversationUUID = uuid
+            } else {
+                invalid.append(("conversation_uuid", "must be a UUID"))
+            }
+        }
+        guard invalid.isEmpty else { throw APIError.invalid(invalid) }
+        let page = try await store.calls(q)
+        func href(_ index: Int) -> [String: String] {
+            var items = [URLQueryItem(name: "page_size", value: "\(q.pageSize)"), URLQueryItem(name: "record_index", value: "\(index)")]
+            items.append(URLQueryItem(name: "order", value: q.order.rawValue))
+            for name in ["status", "date_start", "date_end", "conversation_uuid"] {
+                if let value = query[name] { items.append(URLQueryItem(name: name, value: value)) }
+            }
+            var c = URLComponents()
+            c.path = "/v1/calls"
+            c.queryItems = items
+            return ["href": c.string ?? "/v1/calls"]
+        }
+        var links: [String: Any] = ["self": href(q.recordIndex), "first": href(0)]
+        if q.recordIndex + q.pageSize < page.total { links["next"] = href(q.recordIndex + q.pageSize) }
+        if q.recordIndex > 0 { links["prev"] = href(max(0, q.recordIndex - q.pageSize)) }
+        let now = Date()
+        return APIResponse(body: [
+            "count": page.total, "page_size": q.pageSize, "record_index": q.recordIndex, "_links": links,
+            "_embedded": ["calls": page.calls.map { Self.callObject($0, now: now) }],
+        ])
+    }
+
+    // MARK: GET /v1/calls/{uuid}
+
+    private func get(application: String, uuid text: String) async throws -> APIResponse {
+        guard let uuid = UUID(uuidString: text), let record = try await store.call(uuid), record.applicationID == application else {
+            throw APIError.notFound("no call \(text)")
+        }
+        return APIResponse(body: Self.callObject(record, now: Date()))
+    }
+
+    /// A record as the Voice API's call object.
+    static func callObject(_ r: CallRecord, now: Date) -> [String: Any] {
+        let uuid = r.uuid.uuidString.lowercased()
+        var object: [String: Any] = [
+            "uuid": uuid, "conversation_uuid": "CON-" + r.conversationUUID.uuidString.lowercased(),
+            "to": Self.endpoint(r.to), "from": Self.endpoint(r.from), "status": r.status.rawValue,
+            "direction": r.direction.rawValue, "start_time": Self.formatDate(r.startTime),
+            "_links": ["self": ["href": "/v1/calls/" + uuid]],
+        ]
+        if let end = r.endTime { object["end_time"] = Self.formatDate(end) }
+        if let duration = r.duration(now: now) { object["duration"] = "\(duration)" }
+        return object
+    }
+
+    private static func endpoint(_ json: String) -> Any {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8))) ?? [String: Any]()
+    }
+
+    /// `2024-04-19T01:34:18.000Z`, as the Voice API writes times.
+    static func formatDate(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    /// An ISO 8601 time, with or without fractional seconds.
+    static func parseDate(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: text)
+    }
+}
