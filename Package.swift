@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "PatchbayServer", targets: ["PatchbayServer"]),
         .library(name: "PatchbayBench", targets: ["PatchbayBench"]),
         .library(name: "PatchbayRecords", targets: ["PatchbayRecords"]),
+        .library(name: "PatchbaySpeech", targets: ["PatchbaySpeech"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -31,9 +32,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
-        // System libraries from Debian: libspeexdsp-dev, libsndfile1-dev, libopus-dev.
+        // System libraries from Debian: libspeexdsp-dev, libsndfile1-dev, libopus-dev, libespeak-ng-dev.
         .systemLibrary(
             name: "CSpeexDSP", pkgConfig: "speexdsp",
             providers: [.apt(["libspeexdsp-dev"])]),
@@ -43,6 +45,9 @@ let package = Package(
         .systemLibrary(
             name: "COpus", pkgConfig: "opus",
             providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(
+            name: "CEspeakNG", pkgConfig: "espeak-ng",
+            providers: [.apt(["libespeak-ng-dev"])]),
 
         .target(
             name: "PatchbayDSP",
@@ -64,6 +69,7 @@ let package = Package(
             name: "PatchbayServer",
             dependencies: [
                 "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayWebSocketClient", "PatchbayRecords",
+                "PatchbaySpeech",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -75,7 +81,12 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSettings),
+        .target(
+            name: "PatchbaySpeech",
+            dependencies: ["CEspeakNG", "PatchbayCodecs", "PatchbayDSP"],
             swiftSettings: strictSettings),
         .target(
             name: "PatchbayRecords",
@@ -113,6 +124,7 @@ let package = Package(
                 "PatchbayDSP", "PatchbayCodecs", "PatchbayEngine", "PatchbayServer", "PatchbayBench",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
 
@@ -160,6 +172,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "PatchbayTestSupport",
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PatchbaySpeechTests",
+            dependencies: ["PatchbaySpeech", "PatchbayCodecs", "PatchbayDSP", "PatchbayTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayRecordsTests",

@@ -84,6 +84,40 @@ public struct AudioDecoder: Sendable {
         return try result.get()
     }
 
+    /// Converts mono PCM16 at `sourceRate` (synthesised speech, say) to the decoder's rate and level,
+    /// aligned as a decoded file is: the resampler's delay removed, the length scaled exactly.
+    public func convert(_ samples: [Int16], from sourceRate: Int) throws(AudioDecoderError) -> [Int16] {
+        guard (1000...192_000).contains(sourceRate) else { throw .unsupportedSampleRate(sourceRate) }
+        guard !samples.isEmpty else { throw .noAudio }
+        guard samples.count <= limits.maximumFrames(atRate: sourceRate) else { throw .tooLong(limit: limits.maximumDuration) }
+        var output = PCM16Output(capacity: samples.count * outputRate / sourceRate + 1, gain: level.gain)
+        let count = (samples.count * outputRate + sourceRate / 2) / sourceRate
+        let floats = samples.map { Float($0) / 32768 }
+        guard sourceRate != outputRate else {
+            floats.withUnsafeBufferPointer { output.append($0) }
+            return output.finish(count: count)
+        }
+        var resampler: Resampler
+        do {
+            resampler = try Resampler(from: sourceRate, to: outputRate)
+        } catch {
+            throw .unsupportedSampleRate(sourceRate)
+        }
+        output.skip = resampler.outputLatency
+        var resampled = [Float](repeating: 0, count: resampler.outputCapacity(forInput: Self.chunkSamples))
+        var start = 0
+        while start < floats.count {
+            let n = min(Self.chunkSamples, floats.count - start)
+            floats.withUnsafeBufferPointer {
+                Self.resample(UnsafeBufferPointer(rebasing: $0[start..<(start + n)]), with: &resampler, into: &resampled, output: &output)
+            }
+            start += n
+        }
+        let zeros = [Float](repeating: 0, count: resampler.inputLatency + 2 * sourceRate / outputRate + 2)
+        zeros.withUnsafeBufferPointer { Self.resample($0, with: &resampler, into: &resampled, output: &output) }
+        return output.finish(count: count)
+    }
+
     /// Reads the header of the file at `path` without decoding its audio, with the same checks as
     /// `decode` makes before decoding (format, truncation, rate, and the limits where the header tells).
     public static func probe(fileAtPath path: String, limits: Limits = Limits()) throws(AudioDecoderError)

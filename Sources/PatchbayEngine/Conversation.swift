@@ -324,7 +324,8 @@ final class Conversation {
             media.bus.add(UnsafeBufferPointer(scratch), level: player.level)
             if done {
                 media.players.remove(at: i)
-                events.publish(EngineEvent(leg: leg.id, conversation: name, kind: .playerFinished(player: player.id, stopped: false)))
+                events.publish(
+                    EngineEvent(leg: leg.id, conversation: name, kind: .playerFinished(player: player.id, kind: player.kind, stopped: false)))
             } else {
                 i += 1
             }

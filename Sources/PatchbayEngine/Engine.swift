@@ -4,6 +4,7 @@ public import Foundation
 public import Logging
 public import PatchbayCodecs
 public import PatchbayDSP
+import Synchronization
 
 /// Why a control operation on a leg failed.
 public enum EngineError: Error, Equatable, CustomStringConvertible {
@@ -61,6 +62,9 @@ public final class Engine: Sendable {
     private let shards: [MediaShard]
     private let registry = LegRegistry()
     private let logger: Logger
+    /// Held while a leg's shard is looked up and work is queued on it, and for the whole of a move, so
+    /// that work for a leg lands on the shard that holds it, in the order asked.
+    private let placement = Mutex(())
 
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "patchbay.engine")) {
         self.configuration = configuration
@@ -107,9 +111,11 @@ public final class Engine: Sendable {
         registry.insert(leg)
         metrics.legsActive.increment()
         if !leg.isEcho {
-            let shard = shard(for: leg)
-            leg.shard = shard
-            shard.attach(leg)
+            placement.withLock { _ in
+                leg.shards = shards
+                leg.shardIndex.store(shardIndex(forConversation: leg.conversationName), ordering: .releasing)
+                leg.shard?.attach(leg)
+            }
         }
         events.publish(EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .legStarted))
     }
@@ -128,15 +134,38 @@ public final class Engine: Sendable {
         if leg.isEcho {
             events.publish(ended)
         } else {
-            shard(for: leg).detach(leg) { events.publish(ended) }
+            placement.withLock { _ in leg.shard?.detach(leg) { events.publish(ended) } }
         }
+    }
+
+    /// Moves a live leg to the conversation `name` (created if need be): it leaves its conversation
+    /// (which ends with its last leg) and from the next tick hears the new one. Its players go with it.
+    /// A `transferred` event is published. Waits for the leg's shard: call it off the media queues.
+    public func move(_ legID: UUID, toConversation name: String) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        guard !leg.isEcho else { throw .echoLeg(legID) }
+        let target = shardIndex(forConversation: name)
+        let from: String? = placement.withLock { _ in
+            let from = leg.conversationName
+            guard leg.isLive, from != name, let shard = leg.shard else { return nil }
+            let players = shard.moveOut(leg)
+            leg.rename(name)
+            leg.shardIndex.store(target, ordering: .releasing)
+            shards[target].attach(leg, players: players)
+            return from
+        }
+        guard let from else {
+            if !leg.isLive { throw .unknownLeg(legID) }
+            return
+        }
+        events.publish(EngineEvent(leg: leg.id, conversation: name, kind: .transferred(from: from)))
     }
 
     /// Plays `player` into the leg, mixed with whatever else it hears.
     public func play(_ player: Player, on legID: UUID) throws(EngineError) {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }
         guard !leg.isEcho else { throw .echoLeg(legID) }
-        shard(for: leg).withMedia {
+        onShard(of: leg) {
             leg.media?.players.append(player)
             leg.conversation?.updateRoutes()
         }
@@ -174,8 +203,10 @@ public final class Engine: Sendable {
     /// Plays samples already at the leg's rate `loop` times (0 = forever).
     /// - Returns: the player's id.
     @discardableResult
-    public func playClip(_ samples: [Int16], loop: Int = 1, level: Level = .unity, on legID: UUID) throws(EngineError) -> UUID {
-        let player = Player(source: .clip(PCMLoop(samples: samples, loopCount: max(0, loop))), level: level)
+    public func playClip(
+        _ samples: [Int16], loop: Int = 1, level: Level = .unity, kind: Player.Kind = .stream, on legID: UUID
+    ) throws(EngineError) -> UUID {
+        let player = Player(source: .clip(PCMLoop(samples: samples, loopCount: max(0, loop))), level: level, kind: kind)
         try play(player, on: legID)
         return player.id
     }
@@ -200,14 +231,14 @@ public final class Engine: Sendable {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }
         guard !leg.isEcho else { return }
         let events = events
-        shard(for: leg).withMedia {
+        onShard(of: leg) {
             guard let media = leg.media else { return }
             let stopped = media.players.filter { kind == nil || $0.kind == kind }
             media.players.removeAll { kind == nil || $0.kind == kind }
             leg.conversation?.updateRoutes()
             for p in stopped {
                 events.publish(
-                    EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .playerFinished(player: p.id, stopped: true)))
+                    EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .playerFinished(player: p.id, kind: p.kind, stopped: true)))
             }
         }
     }
@@ -244,15 +275,20 @@ public final class Engine: Sendable {
     /// Waits until the control operations queued for the leg's shard so far have run.
     public func synchronize(with legID: UUID) {
         guard let leg = registry[legID], !leg.isEcho else { return }
-        shard(for: leg).queue.sync {}
+        placement.withLock { _ in leg.shard }?.queue.sync {}
     }
 
-    private func shard(for leg: Leg) -> MediaShard {
+    /// Runs `body` on the leg's shard with the media lock held.
+    private func onShard(of leg: Leg, _ body: @escaping @Sendable () -> Void) {
+        placement.withLock { _ in leg.shard?.withMedia(body) }
+    }
+
+    private func shardIndex(forConversation name: String) -> Int {
         // FNV-1a over the conversation name: stable, so all of a conversation's legs meet on one shard.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in leg.conversationName.utf8 {
+        for byte in name.utf8 {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
         }
-        return shards[Int(hash % UInt64(shards.count))]
+        return Int(hash % UInt64(shards.count))
     }
 }

@@ -11,7 +11,7 @@ public struct EngineEvent: Sendable, Equatable {
         /// `startMilliseconds` is from the start of the leg's audio (detected digits only).
         case dtmf(digit: Character, durationMilliseconds: Int, startMilliseconds: Int?, detected: Bool)
         /// A player added to the leg finished (played its loops, or was stopped).
-        case playerFinished(player: UUID, stopped: Bool)
+        case playerFinished(player: UUID, kind: Player.Kind, stopped: Bool)
         /// The peer answered a `notify` with its payload (JSON text).
         case notify(payload: String)
         /// The peer confirmed a `clear`.
@@ -21,6 +21,11 @@ public struct EngineEvent: Sendable, Equatable {
         case message(text: String)
         /// What happened to a service dialled for this (caller's) leg.
         case service(ServiceEvent)
+        /// The leg was moved into this event's conversation from the conversation `from`.
+        case transferred(from: String)
+        /// Audio meant for the leg could not be played: a stream `source` that could not be fetched or
+        /// decoded (found after its request was answered, or a route's stream).
+        case playFailed(kind: Player.Kind, source: String, reason: String)
     }
 
     /// The life of one connection to a speech or AI service, reported on the caller's leg.

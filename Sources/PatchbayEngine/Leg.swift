@@ -19,7 +19,6 @@ public final class Leg: @unchecked Sendable {
     }
 
     public let id: UUID
-    public let conversationName: String
     public let direction: Direction
     public let sampleRate: Int
     /// Samples in one 20 ms frame at the leg's rate.
@@ -66,11 +65,18 @@ public final class Leg: @unchecked Sendable {
     public let framesConcealed = Counter()
     public let samplesDropped = Counter()
 
+    /// The conversation the leg is in (a transfer moves it: `Engine.move`).
+    public var conversationName: String { name.withLock { $0 } }
+    private let name: Mutex<String>
+    /// The engine's shards (set by `Engine.attach`, before the I/O delivers any audio) and the one that
+    /// holds the leg's conversation now (`Engine.move` changes it): told when audio arrives.
+    var shards: [MediaShard] = []
+    let shardIndex = Atomic<Int>(0)
+    var shard: MediaShard? { shards.isEmpty ? nil : shards[shardIndex.load(ordering: .acquiring)] }
+
     // Shard-owned.
     var media: LegMedia?
     var conversation: Conversation?
-    /// The leg's shard, told when audio arrives (set by `Engine.attach`, before the I/O delivers any).
-    var shard: MediaShard?
 
     public init(
         id: UUID = UUID(), conversationName: String? = nil, direction: Direction = .inbound, sampleRate: Int,
@@ -79,7 +85,7 @@ public final class Leg: @unchecked Sendable {
     ) {
         precondition([8000, 16000, 24000, 48000].contains(sampleRate), "unsupported leg rate \(sampleRate)")
         self.id = id
-        self.conversationName = conversationName ?? id.uuidString.lowercased()
+        name = Mutex(conversationName ?? id.uuidString.lowercased())
         self.direction = direction
         self.sampleRate = sampleRate
         frameSamples = sampleRate / 50
@@ -100,6 +106,10 @@ public final class Leg: @unchecked Sendable {
     /// Whether the leg is live: attached and not yet ended. The one place its liveness is kept (the
     /// engine's registry is an index of live legs; its protocol state is the I/O's `LegLifecycle`).
     public var isLive: Bool { !ended.load(ordering: .acquiring) }
+
+    func rename(_ conversation: String) {
+        name.withLock { $0 = conversation }
+    }
 
     /// Marks the leg ended; true only for the first call (so it ends exactly once).
     func markEnded() -> Bool {

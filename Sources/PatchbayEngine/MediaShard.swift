@@ -103,6 +103,8 @@ final class MediaShard: @unchecked Sendable {
     /// the lock for.
     func arrived(_ leg: Leg) {
         let forwarded: Void? = media.withLockIfAvailable { _ in
+            // A leg moved to another shard's conversation is that shard's now (`Engine.move`).
+            guard leg.shard === self else { return }
             leg.conversation?.forward(now: now(), metrics: metrics, events: events)
         }
         if forwarded == nil {
@@ -111,9 +113,11 @@ final class MediaShard: @unchecked Sendable {
         }
     }
 
-    /// Adds a leg to its conversation (creating it) on this shard.
-    func attach(_ leg: Leg) {
+    /// Adds a leg to its conversation (creating it) on this shard, with the players it brings from a
+    /// conversation it was moved out of. A leg that ended meanwhile is not added.
+    func attach(_ leg: Leg, players: [Player] = []) {
         withMedia { [self] in
+            guard leg.isLive else { return }
             let conversation: Conversation
             if let existing = conversationsByName[leg.conversationName] {
                 conversation = existing
@@ -128,6 +132,10 @@ final class MediaShard: @unchecked Sendable {
             }
             do {
                 try conversation.add(leg, detectDTMF: detectDTMF)
+                if !players.isEmpty {
+                    leg.media?.players = players
+                    conversation.updateRoutes()
+                }
             } catch {
                 // Every supported pair of rates converts; reaching this is a bug, not bad input.
                 logger.error("cannot add leg to conversation", metadata: ["leg": "\(leg.id)", "error": "\(error)"])
@@ -139,15 +147,31 @@ final class MediaShard: @unchecked Sendable {
     func detach(_ leg: Leg, then: @escaping @Sendable () -> Void) {
         withMedia { [self] in
             defer { then() }
-            guard let conversation = conversationsByName[leg.conversationName] else { return }
-            conversation.remove(leg)
-            if conversation.isEmpty {
-                conversationsByName[leg.conversationName] = nil
-                conversations.removeAll { $0 === conversation }
-                slots[conversation.slot].removeAll { $0 === conversation }
-                metrics.conversationsActive.decrement()
-            }
+            _ = remove(leg)
         }
+    }
+
+    /// Takes a live leg out of its conversation to move it to another, now: waits for the shard's queue
+    /// (call it off every shard's queue).
+    /// - Returns: the leg's players, which go with it.
+    func moveOut(_ leg: Leg) -> [Player] {
+        queue.sync {
+            media.withLock { _ in remove(leg) }
+        }
+    }
+
+    /// With the media lock held.
+    private func remove(_ leg: Leg) -> [Player] {
+        guard let conversation = conversationsByName[leg.conversationName] else { return [] }
+        let players = leg.media?.players ?? []
+        conversation.remove(leg)
+        if conversation.isEmpty {
+            conversationsByName[leg.conversationName] = nil
+            conversations.removeAll { $0 === conversation }
+            slots[conversation.slot].removeAll { $0 === conversation }
+            metrics.conversationsActive.decrement()
+        }
+        return players
     }
 
     /// Runs one tick of every conversation now, on the shard's queue, and waits for it (benchmarks and
@@ -171,6 +195,7 @@ final class MediaShard: @unchecked Sendable {
         media.withLock { _ in
             let now = now()
             arrivals.drain { leg in
+                guard leg.shard === self else { return }
                 leg.conversation?.forward(now: now, metrics: metrics, events: events)
             }
         }

@@ -19,23 +19,28 @@ public final class Player {
     private var source: Source
 
     public enum Kind: String, Sendable {
+        /// A wav or mp3 (the control API's stream).
         case stream
+        /// DTMF tones.
         case dtmf
+        /// Synthesised speech (the control API's talk).
+        case talk
     }
 
-    public init(id: UUID = UUID(), source: Source, level: Level = .unity) {
+    /// - Parameter kind: what the player is, for stopping players by kind (default: `stream` for a
+    ///   clip, `dtmf` for tones; speech is a clip of kind `talk`).
+    public init(id: UUID = UUID(), source: Source, level: Level = .unity, kind: Kind? = nil) {
         self.id = id
         self.level = level
         self.source = source
-    }
-
-    /// What kind of player this is, for stopping players by kind ("stream" or "dtmf").
-    public var kind: Kind {
         switch source {
-        case .clip: .stream
-        case .tones: .dtmf
+        case .clip: self.kind = kind ?? .stream
+        case .tones: self.kind = kind ?? .dtmf
         }
     }
+
+    /// What kind of player this is, for stopping players by kind.
+    public let kind: Kind
 
     /// Renders the next `frame.count` samples (zeros after the end).
     /// - Returns: true once the player has nothing more to play.

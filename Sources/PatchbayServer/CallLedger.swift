@@ -21,9 +21,14 @@ final class CallLedger: Sendable {
     private let baseURL = Mutex("ws://127.0.0.1")
     private let state = Mutex(State())
 
-    init(store: any CallStore, api: ServerConfiguration.API) {
+    /// Told of the outbound legs' `started` and of those that `failed` before they were answered (the
+    /// events of attached legs come from the engine's events, in their order).
+    let webhooks: EventWebhooks?
+
+    init(store: any CallStore, api: ServerConfiguration.API, webhooks: EventWebhooks? = nil) {
         self.store = store
         self.api = api
+        self.webhooks = webhooks
     }
 
     func setBase(_ base: String) { baseURL.withLock { $0 = base } }
@@ -40,16 +45,18 @@ final class CallLedger: Sendable {
         record.status = .answered
         record.answerTime = start
         keep(record)
+        webhooks?.track(record)
     }
 
-    /// Patchbay starts dialling `endpoint` for `caller`: the service's leg will be `id`.
-    func outboundStarted(_ id: UUID, endpoint: WebSocketEndpoint, caller: Leg) {
+    /// Patchbay starts dialling `endpoint` into `conversation`: the service's leg will be `id`.
+    func outboundStarted(_ id: UUID, endpoint: WebSocketEndpoint, conversation: String, application: String?, from: String) {
         let to = Self.json(["type": "websocket", "uri": endpoint.uri, "content-type": endpoint.contentType])
         let record = CallRecord(
-            uuid: id, conversationUUID: join(caller.conversationName), conversationName: caller.conversationName,
-            applicationID: live(caller.id)?.applicationID, direction: .outbound, to: to, from: Self.caller(caller.headers),
-            startTime: Date())
+            uuid: id, conversationUUID: join(conversation), conversationName: conversation, applicationID: application,
+            direction: .outbound, to: to, from: from, startTime: Date())
         keep(record)
+        webhooks?.track(record)
+        webhooks?.status("started", of: record, at: record.startTime)
     }
 
     /// The service answered: its leg `id` is streaming.
@@ -68,15 +75,43 @@ final class CallLedger: Sendable {
                 r.status = r.answerTime == nil ? .failed : .completed
                 r.endTime = Date()
                 r.endReason = reason
-                if let c = s.conversations[r.conversationName], c.legs > 1 {
-                    s.conversations[r.conversationName] = (c.uuid, c.legs - 1)
-                } else {
-                    s.conversations[r.conversationName] = nil
-                }
+                Self.leave(r.conversationName, in: &s)
                 return r
             })
         else { return }
         store.save(record)
+        if record.status == .failed {
+            // Never answered, so never in the engine: its end is the ledger's to tell.
+            webhooks?.forget(id)
+            webhooks?.status("failed", of: record, at: record.endTime ?? Date(), detail: reason)
+        }
+    }
+
+    /// The leg `id` was moved from conversation `from` to `to` (a transfer): it takes the new
+    /// conversation's UUID.
+    func moved(_ id: UUID, from: String, to: String) {
+        guard
+            let record = state.withLock({ s -> CallRecord? in
+                guard var r = s.live[id], r.conversationName == from, from != to else { return nil }
+                Self.leave(from, in: &s)
+                let c = s.conversations[to] ?? (UUID(), 0)
+                s.conversations[to] = (c.uuid, c.legs + 1)
+                r.conversationName = to
+                r.conversationUUID = c.uuid
+                s.live[id] = r
+                return r
+            })
+        else { return }
+        store.save(record)
+        webhooks?.track(record)
+    }
+
+    private static func leave(_ conversation: String, in s: inout State) {
+        if let c = s.conversations[conversation], c.legs > 1 {
+            s.conversations[conversation] = (c.uuid, c.legs - 1)
+        } else {
+            s.conversations[conversation] = nil
+        }
     }
 
     /// The live record of leg `id` (nil once it has ended).

@@ -19,11 +19,15 @@ public final class GatewayServer: Sendable {
     /// Where every metric of this gateway is registered, rendered at `/metrics`.
     let prometheus = PrometheusExport(descriptions: EngineMetrics.descriptions + ServerMetrics.descriptions)
     let gate: UpgradeGate
-    private let logger: Logger
-    private let group: MultiThreadedEventLoopGroup
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
     private let outbounds: [ObjectIdentifier: LoopOutbound]
     private let sslContext: NIOSSLContext?
     private let serverChannel = Mutex<(any Channel)?>(nil)
+    /// The control API's own listener (`api.listen`), if any.
+    private let apiChannel = Mutex<(any Channel)?>(nil)
+    /// Where the API listens when it has a listener of its own (`api.listen`).
+    public var apiAddress: SocketAddress? { apiChannel.withLock { $0?.localAddress } }
     private let draining = Atomic<Bool>(false)
     /// Fetches http(s) audio for stream players.
     public let fetcher: StreamFetcher
@@ -32,14 +36,20 @@ public final class GatewayServer: Sendable {
     /// Decoding audio is CPU work that blocks: it runs here, never on Swift's cooperative threads (two
     /// on two cores) nor on a media shard or event loop.
     private let decodePool = NIOThreadPool(numberOfThreads: 1)
-    /// Route streams in flight and the event forwarder, cancelled on shutdown.
-    private let background = BackgroundTasks()
+    /// Route streams in flight, NCCOs running, the event forwarder: cancelled on shutdown.
+    let background = BackgroundTasks()
+    /// The NCCO running on each leg (a transfer), replaced by the next.
+    let nccoTasks = Mutex<[UUID: Task<Void, Never>]>([:])
     /// What the links to speech and AI services share.
-    private let dialing: ServiceDialing
+    let dialing: ServiceDialing
     /// The services dialled for each caller (routes with `connect`), stopped when the caller ends.
-    private let links = Mutex<[UUID: [ServiceLink]]>([:])
+    let links = Mutex<[UUID: [ServiceLink]]>([:])
     /// A record of every leg (nil when `storage.database` is not set).
     let records: CallLedger?
+    /// The applications' event webhooks (nil when no application has an `event_url`).
+    let webhooks: EventWebhooks?
+    /// Turns engine events into webhooks; ends with the engine's event stream.
+    private let webhookForwarder = Mutex<Task<Void, Never>?>(nil)
     /// Where the records are kept.
     public var callStore: (any CallStore)? { records?.store }
     /// The control API (`/v1/...`), once started (nil without applications).
@@ -64,9 +74,10 @@ public final class GatewayServer: Sendable {
             outbounds[ObjectIdentifier(loop)] = LoopOutbound(eventLoop: loop)
         }
         self.outbounds = outbounds
+        webhooks = EventWebhooks(api: configuration.api, metrics: metrics, logger: logger)
         if let path = configuration.storage.database {
             do {
-                records = CallLedger(store: try SQLiteCallStore(path: path, logger: logger), api: configuration.api)
+                records = CallLedger(store: try SQLiteCallStore(path: path, logger: logger), api: configuration.api, webhooks: webhooks)
             } catch {
                 try? group.syncShutdownGracefully()
                 throw ConfigurationError("cannot open storage.database \(path): \(error)")
@@ -112,7 +123,7 @@ public final class GatewayServer: Sendable {
             if orphans > 0 { logger.notice("closed the records of legs left live by the previous run", metadata: ["legs": "\(orphans)"]) }
             if !configuration.api.applications.isEmpty {
                 let auth = try await ApplicationAuth.load(configuration.api.applications)
-                controlAPI.withLock { $0 = ControlAPI(auth: auth, store: records.store) }
+                controlAPI.withLock { $0 = ControlAPI(auth: auth, store: records.store, gateway: self) }
             }
         }
         let bootstrap = ServerBootstrap(group: group)
@@ -126,7 +137,34 @@ public final class GatewayServer: Sendable {
         // Bound first: a port in use fails here, before any clock or task is started that would then
         // have to be stopped again.
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        if let (host, port) = configuration.api.listenAddress {
+            let api = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        if let sslContext { try pipeline.addHandler(NIOSSLServerHandler(context: sslContext)) }
+                        try pipeline.configureHTTPServerPipeline()
+                        try pipeline.addHandler(HTTPHandler(server: self, role: .api))
+                    }
+                }
+            do {
+                let bound = try await api.bind(host: host, port: port).get()
+                apiChannel.withLock { $0 = bound }
+                logger.info("control API listening", metadata: ["address": "\(bound.localAddress.map { "\($0)" } ?? "?")"])
+            } catch {
+                try? await channel.close()
+                throw error
+            }
+        }
         records?.setBase("\(sslContext == nil ? "ws" : "wss")://\(configuration.host):\(channel.localAddress?.port ?? configuration.port)")
+        if let webhooks {
+            let events = engine.events.subscribe()
+            webhooks.start()
+            webhookForwarder.withLock { $0 = Task { await webhooks.forward(events) } }
+        }
         engine.start()
         decodePool.start()
         forwardDetectedDigits()
@@ -146,7 +184,7 @@ public final class GatewayServer: Sendable {
         if let sslContext {
             try pipeline.addHandler(NIOSSLServerHandler(context: sslContext))
         }
-        let http = HTTPHandler(server: self)
+        let http = HTTPHandler(server: self, role: configuration.api.listen == nil ? .mediaAndAPI : .media)
         let httpOnLoop = NIOLoopBound(http, eventLoop: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: configuration.limits.maxMessageBytes,
@@ -181,8 +219,8 @@ public final class GatewayServer: Sendable {
                                 engine: engine, limits: limits, metrics: metrics, outbound: outbound, logger: logger,
                                 peer: .caller(
                                     route: route,
+                                    attaching: { [self] leg in records?.inboundAnswered(leg, route: route) },
                                     started: { [self] leg, loop in
-                                        records?.inboundAnswered(leg, route: route)
                                         startRouteStream(route, on: leg)
                                         connectServices(route, for: leg, on: loop)
                                     },
@@ -218,13 +256,17 @@ public final class GatewayServer: Sendable {
     /// Plays a wav or mp3 into a leg from an http(s) URL or a file path (`file://` or a plain path):
     /// fetched with the fetcher's limits, decoded and resampled to the leg's rate here, off any tick.
     /// - Returns: the player's id (its `playerFinished` event carries it).
+    /// - Parameter replacing: players of this kind on the leg are stopped once the new one is ready.
     @discardableResult
-    public func playStream(_ source: String, loop: Int = 1, level: Level = .unity, on legID: UUID) async throws(StreamError) -> UUID {
+    public func playStream(
+        _ source: String, loop: Int = 1, level: Level = .unity, replacing: Player.Kind? = nil, on legID: UUID
+    ) async throws(StreamError) -> UUID {
         do {
             let samples = try await decodeStream(source) {
                 guard let leg = engine.leg(legID) else { throw EngineError.unknownLeg(legID) }
                 return leg.sampleRate
             }
+            if let replacing { try engine.stopPlayers(replacing, on: legID) }
             return try engine.playClip(samples, loop: loop, level: level, on: legID)
         } catch let e as StreamFetchError {
             logger.notice("stream fetch failed", metadata: ["source": "\(source)", "error": "\(e)"])
@@ -245,6 +287,14 @@ public final class GatewayServer: Sendable {
         guard let endpoints = route.connect, !endpoints.isEmpty else { return }
         let started = endpoints.map { ServiceLink(endpoint: $0, caller: caller, eventLoop: loop, dialing: dialing) }
         links.withLock { $0[caller.id] = started }
+        for link in started { link.start() }
+    }
+
+    /// Dials `endpoints` into `leg`'s conversation (the control API's `connect`): hung up with the leg.
+    func connect(_ endpoints: [WebSocketEndpoint], for leg: Leg) {
+        let loop = group.next()
+        let started = endpoints.map { ServiceLink(endpoint: $0, caller: leg, eventLoop: loop, dialing: dialing) }
+        links.withLock { $0[leg.id, default: []] += started }
         for link in started { link.start() }
     }
 
@@ -271,6 +321,9 @@ public final class GatewayServer: Sendable {
                 try engine.playClip(samples, loop: loop, level: level, on: id)
             } catch {
                 logger.notice("route stream not played", metadata: ["route": "\(route.path)", "source": "\(stream.url)", "error": "\(error)"])
+                engine.events.publish(
+                    EngineEvent(
+                        leg: id, conversation: leg.conversationName, kind: .playFailed(kind: .stream, source: stream.url, reason: "\(error)")))
             }
         }
     }
@@ -325,6 +378,7 @@ public final class GatewayServer: Sendable {
         if let channel = serverChannel.withLock({ $0 }) {
             try? await channel.close()
         }
+        // The API stays up while the legs drain (an application may hang them up); it closes with the rest.
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while metrics.connectionsOpen.value > 0, clock.now < deadline {
@@ -345,11 +399,17 @@ public final class GatewayServer: Sendable {
 
     /// Stops the engine and the event loops at once (any connection still open is dropped).
     public func shutdown() async {
-        if let channel = serverChannel.withLock({ $0 }) {
+        for channel in [serverChannel.withLock({ $0 }), apiChannel.withLock({ $0 })].compactMap({ $0 }) {
             try? await channel.close()
         }
-        engine.shutdown()  // ends the event streams, so the forwarder's task ends too
+        engine.shutdown()  // ends the event streams, so the forwarders' tasks end too
+        for task in nccoTasks.withLock({ Array($0.values) }) { task.cancel() }
         await background.cancelAll()
+        if let webhooks {
+            // Every event the engine published is queued, then delivered within the flush time.
+            await webhookForwarder.withLock({ $0 })?.value
+            await webhooks.shutdown(within: .seconds(10))
+        }
         await fetcher.shutdown()
         try? await decodePool.shutdownGracefully()
         try? await group.shutdownGracefully()

@@ -10,27 +10,61 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let server: GatewayServer
-    private var head: HTTPRequestHead?
+    /// The largest request body read (a control API request is a small JSON object).
+    static let maximumBodyBytes = 64 * 1024
 
-    init(server: GatewayServer) {
+    /// What a listener serves.
+    enum Role {
+        /// The media listener with the API on it (the default).
+        case mediaAndAPI
+        /// The media listener when the API has its own (`api.listen`): `/v1/...` is 404 here.
+        case media
+        /// The API's own listener: the API, `/health` and `/metrics`; nothing else.
+        case api
+    }
+
+    private let server: GatewayServer
+    private let role: Role
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var bodyTooLarge = false
+
+    init(server: GatewayServer, role: Role) {
         self.server = server
+        self.role = role
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
-        case .body:
-            break
+            body = []
+            bodyTooLarge = false
+        case .body(var buffer):
+            guard !bodyTooLarge else { return }
+            if body.count + buffer.readableBytes > Self.maximumBodyBytes {
+                bodyTooLarge = true
+                body = []
+            } else {
+                body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            }
         case .end:
             guard let head else { return }
             self.head = nil
-            respond(to: head, context: context)
+            let body = body
+            self.body = []
+            if bodyTooLarge {
+                server.logger.notice("refused a request body over the limit", metadata: ["path": "\(head.uri)"])
+                let error = APIError(
+                    status: .payloadTooLarge, title: "Payload Too Large", detail: "the body is over \(Self.maximumBodyBytes) bytes")
+                send(.payloadTooLarge, contentType: "application/json", body: APIResponse(error).json, head: head, context: context)
+                return
+            }
+            respond(to: head, body: body, context: context)
         }
     }
 
-    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func respond(to head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
         let path = UpgradeGate.path(of: head.uri)
         switch (head.method, path) {
         case (.GET, "/health"):
@@ -45,6 +79,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body: String(decoding: server.prometheus.render(), as: UTF8.self), head: head, context: context)
         case (_, "/health"), (_, "/metrics"):
             send(.methodNotAllowed, body: "use GET\n", head: head, context: context)
+        case (_, let p) where p.hasPrefix("/v1/") && role == .media:
+            send(
+                .notFound, contentType: "application/json",
+                body: APIResponse(.notFound("the control API has a listener of its own (api.listen)")).json, head: head, context: context)
         case (_, let p) where p.hasPrefix("/v1/"):
             guard let api = server.controlAPI.withLock({ $0 }) else {
                 send(
@@ -61,13 +99,17 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let authorization = head.headers.first(name: "authorization")
             let eventLoop = context.eventLoop
             Task {
-                let response = await api.respond(method: method, uri: uri, authorization: authorization)
-                let (status, json) = (response.status, response.json)
+                let response = await api.respond(method: method, uri: uri, authorization: authorization, body: body)
+                let (status, json, extra) = (response.status, response.json, response.headers)
                 eventLoop.execute {
                     let (handler, context) = loopBound.value
-                    handler.send(status, contentType: "application/json", body: json, head: head, context: context)
+                    handler.send(status, contentType: "application/json", body: json, extraHeaders: extra, head: head, context: context)
                 }
             }
+        case _ where role == .api:
+            send(
+                .notFound, contentType: "application/json", body: APIResponse(.notFound("no such resource: \(path)")).json, head: head,
+                context: context)
         default:
             if server.isDraining, server.gate.routes[path] != nil {
                 send(.serviceUnavailable, body: "draining: no new legs\n", head: head, context: context)
@@ -88,17 +130,21 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func send(
         _ status: HTTPResponseStatus, contentType: String = "text/plain; charset=utf-8", body: String,
-        head: HTTPRequestHead, context: ChannelHandlerContext
+        extraHeaders: [(String, String)] = [], head: HTTPRequestHead, context: ChannelHandlerContext
     ) {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: contentType)
-        headers.add(name: "content-length", value: "\(body.utf8.count)")
+        var headers = HTTPHeaders(extraHeaders)
+        if status != .noContent {  // a 204 has neither (RFC 9110, 8.6)
+            headers.add(name: "content-type", value: contentType)
+            headers.add(name: "content-length", value: "\(body.utf8.count)")
+        }
         let keepAlive = head.isKeepAlive && !server.isDraining
         headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-        buffer.writeString(body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if !body.isEmpty, head.method != .HEAD {  // a HEAD answer has the length, not the body
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             let channel = context.channel

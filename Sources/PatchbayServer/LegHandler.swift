@@ -30,10 +30,11 @@ final class LegHandler: ChannelInboundHandler {
 
     /// Who is at the other end.
     enum Peer {
-        /// A caller that dialled in on `route` (the Voice API). `started` is called once the leg is
-        /// attached (the route's stream and services start there), `ended` once it has left.
+        /// A caller that dialled in on `route` (the Voice API). `attaching` is called just before the leg
+        /// is attached (its record is made there, before the engine's first event about it), `started`
+        /// once it is (the route's stream and services start there), `ended` once it has left.
         case caller(
-            route: ServerConfiguration.Route, started: @Sendable (Leg, any EventLoop) -> Void,
+            route: ServerConfiguration.Route, attaching: @Sendable (Leg) -> Void, started: @Sendable (Leg, any EventLoop) -> Void,
             ended: @Sendable (Leg, LegEndReason) -> Void)
         /// A service Patchbay dialled for a caller.
         case service(ServiceLink)
@@ -194,7 +195,7 @@ final class LegHandler: ChannelInboundHandler {
         self.leg = nil
         setup.outbound.stopWriting(leg)
         setup.engine.detach(leg, reason: reason)
-        if case .caller(_, _, let ended) = setup.peer { ended(leg, reason) }
+        if case .caller(_, _, _, let ended) = setup.peer { ended(leg, reason) }
         logger.info(
             "leg ended",
             metadata: [
@@ -333,7 +334,7 @@ final class LegHandler: ChannelInboundHandler {
     }
 
     private func startLeg(sampleRate: Int, headers: [String: String]) {
-        guard let context, case .caller(let route, let started, _) = setup.peer else { return }
+        guard let context, case .caller(let route, let attaching, let started, _) = setup.peer else { return }
         let conversation = route.conversationHeader.flatMap { headers[$0] } ?? route.conversation
         let transport = ChannelLegTransport(
             channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop),
@@ -344,6 +345,7 @@ final class LegHandler: ChannelInboundHandler {
         self.leg = leg
         logger[metadataKey: "leg"] = "\(leg.id.uuidString.lowercased())"
         setup.outbound.write(leg, with: self)
+        attaching(leg)
         setup.engine.attach(leg)
         logger.info(
             "leg connected",

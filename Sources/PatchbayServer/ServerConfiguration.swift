@@ -182,30 +182,101 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var storage: Storage = Storage()
     public var api: API = API()
 
-    /// The control API (`/v1/calls`), on the same listener as the websocket routes.
+    /// The control API (`/v1/calls`), on the same listener as the websocket routes, and the event
+    /// webhooks it sends.
     public struct API: Sendable, Equatable, Codable {
         /// An application allowed to use the API: its requests are JWTs signed with the private key whose
-        /// public half is `public_key` (PEM).
+        /// public half is `public_key` (PEM). Events about its legs are POSTed to `event_url`, signed with
+        /// `signature_secret` (HS256).
         public struct Application: Sendable, Equatable, Codable {
             public var applicationID: String
             public var publicKey: String
+            /// Where the application's events go (none: no webhooks).
+            public var eventURL: String?
+            /// Signs each event (`Authorization: Bearer <JWT>`, HS256, with a `payload_hash` claim).
+            public var signatureSecret: String?
 
-            public init(applicationID: String, publicKey: String) {
+            public init(applicationID: String, publicKey: String, eventURL: String? = nil, signatureSecret: String? = nil) {
                 self.applicationID = applicationID
                 self.publicKey = publicKey
+                self.eventURL = eventURL
+                self.signatureSecret = signatureSecret
             }
 
             enum CodingKeys: String, CodingKey {
                 case applicationID = "application_id"
                 case publicKey = "public_key"
+                case eventURL = "event_url"
+                case signatureSecret = "signature_secret"
+            }
+        }
+
+        /// How events reach the applications.
+        public struct Webhooks: Sendable, Equatable, Codable {
+            /// Events waiting per application; beyond this, new events are dropped (counted and logged).
+            public var queueLimit: Int = 10_000
+            /// How long an event is retried (with backoff) before it is dropped.
+            public var retrySeconds: Double = 300
+            /// How long one POST may take.
+            public var timeoutSeconds: Double = 10
+            /// POSTs in flight per application (each call's events still go one at a time, in order).
+            public var concurrency: Int = 8
+
+            public init() {}
+
+            enum CodingKeys: String, CodingKey {
+                case queueLimit = "queue_limit"
+                case retrySeconds = "retry_seconds"
+                case timeoutSeconds = "timeout_seconds"
+                case concurrency
+            }
+
+            public init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                let d = Webhooks()
+                queueLimit = try c.decodeIfPresent(Int.self, forKey: .queueLimit) ?? d.queueLimit
+                retrySeconds = try c.decodeIfPresent(Double.self, forKey: .retrySeconds) ?? d.retrySeconds
+                timeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .timeoutSeconds) ?? d.timeoutSeconds
+                concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency) ?? d.concurrency
             }
         }
 
         /// None: the API is off (404).
         public var applications: [Application]
+        /// `host:port` of a listener of its own for the API (with the same TLS): then the media
+        /// listener answers `/v1/...` with 404. Nil: the API shares the media listener.
+        public var listen: String?
+        /// Hosts the API may make Patchbay dial (`connect`): `host`, `host:port`, `*.domain`, or `*`.
+        /// Empty: none (the API cannot be used to reach internal hosts unless they are listed).
+        public var allowedWebSocketHosts: [String]
+        public var webhooks: Webhooks
 
-        public init(applications: [Application] = []) {
+        public init(applications: [Application] = [], allowedWebSocketHosts: [String] = [], webhooks: Webhooks = Webhooks()) {
             self.applications = applications
+            self.allowedWebSocketHosts = allowedWebSocketHosts
+            self.webhooks = webhooks
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case applications, webhooks, listen
+            case allowedWebSocketHosts = "allowed_websocket_hosts"
+        }
+
+        /// `listen` as host and port, or nil when it is not `host:port` (IPv6 in brackets).
+        var listenAddress: (host: String, port: Int)? {
+            guard let listen, let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                (0...65535).contains(port)
+            else { return nil }
+            let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            return host.isEmpty ? nil : (host, port)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            applications = try c.decodeIfPresent([Application].self, forKey: .applications) ?? []
+            listen = try c.decodeIfPresent(String.self, forKey: .listen)
+            allowedWebSocketHosts = try c.decodeIfPresent([String].self, forKey: .allowedWebSocketHosts) ?? []
+            webhooks = try c.decodeIfPresent(Webhooks.self, forKey: .webhooks) ?? Webhooks()
         }
 
         /// The application a leg on `route` belongs to: the route's, else the only one configured.
@@ -323,8 +394,9 @@ extension ServerConfiguration {
     private static let knownKeys: [String: Set<String>] = [
         "": ["host", "port", "tls", "auth", "routes", "limits", "log_level", "shards", "detect_dtmf", "storage", "api"],
         "storage": ["database"],
-        "api": ["applications"],
-        "api.applications": ["application_id", "public_key"],
+        "api": ["applications", "allowed_websocket_hosts", "webhooks", "listen"],
+        "api.applications": ["application_id", "public_key", "event_url", "signature_secret"],
+        "api.webhooks": ["queue_limit", "retry_seconds", "timeout_seconds", "concurrency"],
         "tls": ["certificate", "private_key"],
         "auth": ["token", "jwt_secret", "jwt_max_age_seconds"],
         "limits": [
@@ -345,6 +417,9 @@ extension ServerConfiguration {
         for section in ["tls", "auth", "limits", "storage", "api"] {
             guard let inner = top[section] as? [String: Any] else { continue }
             for key in inner.keys.sorted() where !knownKeys[section]!.contains(key) { return "\(section).\(key)" }
+        }
+        if let webhooks = (top["api"] as? [String: Any])?["webhooks"] as? [String: Any] {
+            for key in webhooks.keys.sorted() where !knownKeys["api.webhooks"]!.contains(key) { return "api.webhooks.\(key)" }
         }
         for (i, app) in ((top["api"] as? [String: Any])?["applications"] as? [Any] ?? []).enumerated() {
             for key in (app as? [String: Any] ?? [:]).keys.sorted() where !knownKeys["api.applications"]!.contains(key) {
@@ -480,6 +555,41 @@ extension ServerConfiguration {
             guard FileManager.default.isReadableFile(atPath: app.publicKey) else {
                 throw ConfigurationError("api.applications \(app.applicationID): public_key \(app.publicKey) does not exist or cannot be read")
             }
+        }
+        for app in api.applications {
+            if let url = app.eventURL {
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+                    parsed.host?.isEmpty == false
+                else {
+                    throw ConfigurationError("api.applications \(app.applicationID): event_url must be an http or https URL (got \"\(url)\")")
+                }
+                guard let secret = app.signatureSecret, secret.utf8.count >= 32 else {
+                    throw ConfigurationError(
+                        "api.applications \(app.applicationID): event_url needs a signature_secret of at least 32 bytes to sign the events")
+                }
+            } else if app.signatureSecret != nil {
+                throw ConfigurationError("api.applications \(app.applicationID): signature_secret without event_url signs nothing")
+            }
+        }
+        for pattern in api.allowedWebSocketHosts {
+            if let problem = HostPatterns.problem(with: pattern) { throw ConfigurationError("api.allowed_websocket_hosts: \(problem)") }
+        }
+        if let listen = api.listen {
+            guard api.listenAddress != nil else { throw ConfigurationError("api.listen must be host:port (got \"\(listen)\")") }
+            guard !api.applications.isEmpty else { throw ConfigurationError("api.listen: the control API is off (no api.applications)") }
+        }
+        let w = api.webhooks
+        guard (1...1_000_000).contains(w.queueLimit) else {
+            throw ConfigurationError("api.webhooks.queue_limit must be 1...1000000 (got \(w.queueLimit))")
+        }
+        guard (0...86400).contains(w.retrySeconds) else {
+            throw ConfigurationError("api.webhooks.retry_seconds must be 0...86400 (got \(w.retrySeconds))")
+        }
+        guard w.timeoutSeconds > 0, w.timeoutSeconds <= 300 else {
+            throw ConfigurationError("api.webhooks.timeout_seconds must be in (0, 300] (got \(w.timeoutSeconds))")
+        }
+        guard (1...256).contains(w.concurrency) else {
+            throw ConfigurationError("api.webhooks.concurrency must be 1...256 (got \(w.concurrency))")
         }
         if !api.applications.isEmpty, storage.database == nil {
             throw ConfigurationError("api: the control API reads the call records: set storage.database")

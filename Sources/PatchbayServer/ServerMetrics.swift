@@ -35,7 +35,18 @@ final class ServerMetrics: Sendable {
     let serviceMessagesInvalid: CoreMetrics.Counter
     let serviceOddMessages: CoreMetrics.Counter
     let serviceLateDeltasDropped: CoreMetrics.Counter
+
+    // Event webhooks (the control API's applications).
+    let webhooksDelivered: CoreMetrics.Counter
+    let webhookAttemptsFailed: CoreMetrics.Counter
+    let webhookDeliveryTime: CoreMetrics.Timer
     private let factory: any MetricsFactory
+
+    /// Events never delivered, by why: `queue_full`, `gave_up` (retried until `retry_seconds`),
+    /// `rejected` (a 4xx answer), `shutdown` (still queued when the drain ended).
+    func webhooksDropped(_ reason: String) -> CoreMetrics.Counter {
+        .init(label: "patchbay_webhooks_dropped_total", dimensions: [("reason", reason)], factory: factory)
+    }
 
     /// Service connections that ended, by the close code they ended with ("none" when the connection
     /// was lost without one).
@@ -77,6 +88,12 @@ final class ServerMetrics: Sendable {
         .init(
             "patchbay_service_late_deltas_dropped_total",
             "OpenAI Realtime audio deltas dropped because their item was truncated or their response cancelled."),
+        .init("patchbay_webhooks_delivered_total", "Events POSTed to an application's event_url and answered 2xx."),
+        .init("patchbay_webhook_attempts_failed_total", "Event POSTs that failed and were retried (or dropped)."),
+        .init("patchbay_webhooks_dropped_total", "Events never delivered, by reason."),
+        .init(
+            "patchbay_webhook_delivery_seconds", "Time from an event to its delivery (retries included).",
+            buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30_000].map { .milliseconds($0) }),
     ]
 
     init(factory: any MetricsFactory) {
@@ -103,6 +120,9 @@ final class ServerMetrics: Sendable {
         serviceMessagesInvalid = counter("patchbay_service_messages_invalid_total")
         serviceOddMessages = counter("patchbay_service_odd_messages_total")
         serviceLateDeltasDropped = counter("patchbay_service_late_deltas_dropped_total")
+        webhooksDelivered = counter("patchbay_webhooks_delivered_total")
+        webhookAttemptsFailed = counter("patchbay_webhook_attempts_failed_total")
+        webhookDeliveryTime = .init(label: "patchbay_webhook_delivery_seconds", dimensions: [], factory: factory)
         self.factory = factory
     }
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import PatchbayServer
+import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
@@ -57,52 +58,48 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "patchbay")
         let server = try GatewayServer(configuration: configuration, logger: logger)
-        try await server.start()
-
-        // Wait for SIGTERM or SIGINT, then drain.
-        let signal = await Self.waitForTerminationSignal()
-        logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT")")
-        await server.drain(timeout: .milliseconds(Int(configuration.limits.drainSeconds * 1000)))
-    }
-
-    private static func waitForTerminationSignal() async -> Int32 {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            let queue = DispatchQueue(label: "patchbay.signals")
-            let resumed = SignalLatch(continuation)
-            for sig in [SIGTERM, SIGINT] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-                source.setEventHandler { resumed.resume(sig) }
-                source.resume()
-                resumed.keep(source)
-            }
-        }
+        // swift-service-lifecycle runs the gateway and turns SIGTERM or SIGINT into its graceful shutdown
+        // (the drain); the watcher logs the signal and makes a second one stop at once.
+        let watcher = SignalWatcher(logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: GatewayService(server: server))], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        withExtendedLifetime(watcher) {}
     }
 }
 
-/// Resumes a continuation once, from whichever signal comes first, and keeps the sources alive.
-private final class SignalLatch: @unchecked Sendable {
-    // @unchecked Sendable: every member is touched only on the "patchbay.signals" queue, or before
-    // the sources are resumed.
-    private var continuation: CheckedContinuation<Int32, Never>?
+/// Logs the first SIGTERM or SIGINT (the service group drains on it); a second one — an operator who
+/// will not wait — stops at once: legs are dropped without their 1001, and the exit status says the
+/// drain did not finish.
+private final class SignalWatcher: @unchecked Sendable {
+    // @unchecked Sendable: `signals` is touched only on the "patchbay.signals" queue; the sources are
+    // set up in init, before they are resumed.
+    private var signals = 0
     private var sources: [any DispatchSourceSignal] = []
+    private let logger: Logger
 
-    init(_ continuation: CheckedContinuation<Int32, Never>) {
-        self.continuation = continuation
-    }
-
-    func keep(_ source: any DispatchSourceSignal) {
-        sources.append(source)
-    }
-
-    /// The first signal starts the drain; a second one (an operator who will not wait) stops at once:
-    /// legs are dropped without their 1001, and the exit status says the drain did not finish.
-    func resume(_ signal: Int32) {
-        guard let continuation else {
-            FileHandle.standardError.write(Data("patchbay: second \(signal == SIGTERM ? "SIGTERM" : "SIGINT") during the drain: stopping now\n".utf8))
-            exit(1)
+    init(logger: Logger) {
+        self.logger = logger
+        let queue = DispatchQueue(label: "patchbay.signals")
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [unowned self] in caught(sig) }
+            source.resume()
+            sources.append(source)
         }
-        continuation.resume(returning: signal)
-        self.continuation = nil
+    }
+
+    private func caught(_ sig: Int32) {
+        signals += 1
+        let name = sig == SIGTERM ? "SIGTERM" : "SIGINT"
+        guard signals > 1 else {
+            logger.info("received \(name)")
+            return
+        }
+        FileHandle.standardError.write(Data("patchbay: second \(name) during the drain: stopping now\n".utf8))
+        exit(1)
     }
 }

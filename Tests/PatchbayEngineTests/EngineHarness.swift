@@ -29,9 +29,9 @@ final class EngineHarness {
     /// The engine's metrics, as swift-metrics reports them.
     let metrics = TestMetrics()
 
-    init(detectDTMF: Bool = false) {
+    init(detectDTMF: Bool = false, shards: Int = 1) {
         let clock = clock
-        engine = Engine(configuration: .init(shards: 1, detectDTMF: detectDTMF, now: { clock.now }, metricsFactory: metrics))
+        engine = Engine(configuration: .init(shards: shards, detectDTMF: detectDTMF, now: { clock.now }, metricsFactory: metrics))
         events = EventLog(engine.events.subscribe())
     }
 

@@ -16,7 +16,7 @@ import Testing
         h.tick(6)
         let frames = h.heard(by: leg).map { $0[0] }
         #expect(frames == [100, 200, 100, 200, 0, 0])
-        let finished = await h.events.first { $0.kind == .playerFinished(player: id, stopped: false) }
+        let finished = await h.events.first { $0.kind == .playerFinished(player: id, kind: .stream, stopped: false) }
         #expect(finished?.leg == leg.id)
     }
 
@@ -30,7 +30,7 @@ import Testing
         try h.engine.stopPlayers(.stream, on: leg.id)
         h.tick(2)
         #expect(h.heard(by: leg).map { $0[0] } == [0, 0])
-        #expect(await h.events.first { $0.kind == .playerFinished(player: id, stopped: true) } != nil)
+        #expect(await h.events.first { $0.kind == .playerFinished(player: id, kind: .stream, stopped: true) } != nil)
     }
 
     @Test("players mix with what the leg hears, each at its level")
@@ -64,7 +64,7 @@ import Testing
         samples.withUnsafeBufferPointer { detector.process($0) { digits.append($0.digit) } }
         detector.flush { digits.append($0.digit) }
         #expect(digits == "5#")
-        #expect(await h.events.first { $0.kind == .playerFinished(player: id, stopped: false) } != nil)
+        #expect(await h.events.first { $0.kind == .playerFinished(player: id, kind: .dtmf, stopped: false) } != nil)
     }
 
     @Test("bad digits and unknown legs get clear errors")

@@ -27,7 +27,8 @@ import Testing
             base = "https://127.0.0.1:\(gateway.port)"
         }
 
-        static func make() async throws -> Fixture {
+        /// `adjust` sees the configuration with both applications (app-1, app-2) and two routes set.
+        static func make(_ adjust: @escaping (inout ServerConfiguration) -> Void = { _ in }) async throws -> Fixture {
             let tls = try await TLSTests.SelfSigned.make()
             var signers: [String: JWTKeyCollection] = [:]
             var applications: [ServerConfiguration.API.Application] = []
@@ -50,6 +51,7 @@ import Testing
                     .init(path: "/socket", mode: .conversation, conversationHeader: "conversation", applicationID: "app-1"),
                     .init(path: "/app2", mode: .conversation, applicationID: "app-2"),
                 ]
+                adjust(&c)
             }
             var configuration = HTTPClient.Configuration()
             var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
@@ -75,12 +77,29 @@ import Testing
 
         /// GET `path` as `app` (nil: no Authorization): the status and the JSON body.
         func get(_ path: String, as authorization: String?) async throws -> (HTTPResponseStatus, [String: Any]) {
+            try await request(.GET, path, as: authorization)
+        }
+
+        /// `method` on `path` with `body` (JSON text) as the bearer `authorization`: the status and the
+        /// JSON body (empty for a 204, which has no content type).
+        func request(_ method: HTTPMethod, _ path: String, body: String? = nil, as authorization: String?) async throws
+            -> (HTTPResponseStatus, [String: Any])
+        {
             var request = HTTPClientRequest(url: base + path)
+            request.method = method
             if let authorization { request.headers.add(name: "Authorization", value: "Bearer " + authorization) }
-            let response = try await client.execute(request, timeout: .seconds(10))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            let object = (try? JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8))) as? [String: Any] ?? [:]
-            #expect(response.headers.first(name: "content-type") == "application/json")
+            if let body {
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            let object = (try? JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8))) as? [String: Any] ?? [:]
+            if response.status == .noContent {
+                #expect(bytes.readableBytes == 0 && response.headers.first(name: "content-type") == nil)
+            } else {
+                #expect(response.headers.first(name: "content-type") == "application/json")
+            }
             return (response.status, object)
         }
     }

@@ -152,7 +152,7 @@ import Testing
         #expect(abs(20 * log10(music1k / (16384 * pow(10, -0.6)))) < 1.0, "1 kHz at \(music1k)")
         var finished: [UUID: Bool] = [:]
         for await event in events {
-            if case .playerFinished(let id, let stopped) = event.kind { finished[id] = stopped }
+            if case .playerFinished(let id, _, let stopped) = event.kind { finished[id] = stopped }
             if case .legEnded = event.kind { break }
         }
         #expect(finished[music] == true)

@@ -31,6 +31,12 @@ final class ScriptedService: Sendable {
         try await start(["python3", tests.appendingPathComponent("python/openai_realtime.py").path] + arguments)
     }
 
+    /// An application's event_url that checks every event's signature with the Vonage SDK and PyJWT
+    /// (Tests/python/webhook_receiver.py).
+    static func webhookReceiver(_ arguments: [String]) async throws -> ScriptedService {
+        try await start(["python3", tests.appendingPathComponent("python/webhook_receiver.py").path] + arguments)
+    }
+
     /// Node.js with Debian's `ws` (package node-ws, under /usr/share/nodejs).
     static func node(_ arguments: [String] = []) async throws -> ScriptedService {
         try await start(["node", tests.appendingPathComponent("node/voice_api_service.js").path] + arguments)

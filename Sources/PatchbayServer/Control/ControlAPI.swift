@@ -9,9 +9,21 @@ struct APIError: Error, Equatable {
     let title: String
     let detail: String
     var invalidParameters: [(name: String, reason: String)] = []
+    /// For a 405: the methods the path takes.
+    var allow: String?
 
     static func unauthorized(_ detail: String) -> APIError { .init(status: .unauthorized, title: "Unauthorized", detail: detail) }
     static func notFound(_ detail: String) -> APIError { .init(status: .notFound, title: "Not Found", detail: detail) }
+    /// The call is not in a state the action applies to (completed, failed, still being dialled).
+    static func conflict(_ detail: String) -> APIError { .init(status: .conflict, title: "Conflict", detail: detail) }
+    /// The action cannot apply to this kind of leg (an echo leg plays nothing) or its input (a stream
+    /// that is not audio).
+    static func unprocessable(_ detail: String) -> APIError {
+        .init(status: .unprocessableEntity, title: "Unprocessable Entity", detail: detail)
+    }
+    static func methodNotAllowed(_ method: HTTPMethod, allow: String) -> APIError {
+        .init(status: .methodNotAllowed, title: "Method Not Allowed", detail: "\(method.rawValue) is not supported here", allow: allow)
+    }
     static func invalid(_ parameters: [(String, String)]) -> APIError {
         .init(
             status: .badRequest, title: "Bad Request", detail: "The request failed due to validation errors",
@@ -33,24 +45,35 @@ struct APIError: Error, Equatable {
     }
 }
 
-/// A control API answer: status and JSON body.
+/// A control API answer: status, JSON body, and any extra headers.
 struct APIResponse {
     let status: HTTPResponseStatus
-    let body: [String: Any]
+    /// The body as sent ("" for a 204).
+    let json: String
+    var headers: [(String, String)] = []
 
     init(status: HTTPResponseStatus = .ok, body: [String: Any]) {
         self.status = status
-        self.body = body
+        if status == .noContent {
+            json = ""
+        } else {
+            let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+            json = String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    init(status: HTTPResponseStatus = .ok, json: String) {
+        self.status = status
+        self.json = json
     }
 
     init(_ error: APIError) {
         self.init(status: error.status, body: error.body)
+        if let allow = error.allow { headers.append(("allow", allow)) }
     }
 
-    var json: String {
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
+    /// 204: done, nothing to say.
+    static let noContent = APIResponse(status: .noContent, body: [:])
 }
 
 /// The control API, shaped like the Voice API's `/v1/calls`: what an application's legs are and were.
@@ -58,14 +81,27 @@ struct APIResponse {
 final class ControlAPI: Sendable {
     let auth: ApplicationAuth
     let store: any CallStore
+    /// The gateway whose legs the API steers (it owns the API).
+    unowned let gateway: GatewayServer
+    /// Where `connect` may dial (`api.allowed_websocket_hosts`).
+    let allowedHosts: HostPatterns
 
-    init(auth: ApplicationAuth, store: any CallStore) {
+    init(auth: ApplicationAuth, store: any CallStore, gateway: GatewayServer) {
         self.auth = auth
         self.store = store
+        self.gateway = gateway
+        allowedHosts = HostPatterns(gateway.configuration.api.allowedWebSocketHosts)
     }
 
-    /// Answers one request (`path` and `query` from its URI).
-    func respond(method: HTTPMethod, uri: String, authorization: String?) async -> APIResponse {
+    /// The OpenAPI document (made once: it lists the languages espeak-ng speaks).
+    static let openAPI = OpenAPIDocument.json()
+
+    /// Answers one request (`path` and `query` from its URI, `body` as sent).
+    func respond(method: HTTPMethod, uri: String, authorization: String?, body: [UInt8] = []) async -> APIResponse {
+        if URLComponents(string: uri)?.path == "/v1/openapi.json" {
+            guard method == .GET else { return APIResponse(.methodNotAllowed(method, allow: "GET")) }
+            return APIResponse(json: Self.openAPI)
+        }
         let application: String
         switch await auth.authenticate(authorization) {
         case .success(let id): application = id
@@ -82,9 +118,16 @@ final class ControlAPI: Sendable {
                 return try await list(application: application, query: query)
             case (.GET, 3) where parts[0] == "v1" && parts[1] == "calls":
                 return try await get(application: application, uuid: parts[2])
-            case (_, 2) where parts == ["v1", "calls"], (_, 3) where parts[0] == "v1" && parts[1] == "calls":
-                return APIResponse(
-                    APIError(status: .methodNotAllowed, title: "Method Not Allowed", detail: "\(method.rawValue) is not supported here"))
+            case (.PUT, 3) where parts[0] == "v1" && parts[1] == "calls":
+                return try await modify(application: application, uuid: parts[2], body: body)
+            case (_, 4) where parts[0] == "v1" && parts[1] == "calls" && ["stream", "talk", "dtmf"].contains(parts[3]):
+                return try await media(method: method, part: parts[3], application: application, uuid: parts[2], body: body)
+            case (.POST, 2) where parts == ["v1", "calls"]:
+                return try await create(application: application, body: body)
+            case (_, 2) where parts == ["v1", "calls"]:
+                throw APIError.methodNotAllowed(method, allow: "GET, POST")
+            case (_, 3) where parts[0] == "v1" && parts[1] == "calls":
+                throw APIError.methodNotAllowed(method, allow: "GET, PUT")
             default:
                 return APIResponse(.notFound("no such resource: \(path)"))
             }

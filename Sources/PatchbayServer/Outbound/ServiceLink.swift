@@ -48,6 +48,41 @@ final class ServiceDialing: Sendable {
     }
 }
 
+/// What a service is dialled for: a caller's leg (a route's `connect`, a transfer's `connect`), or a
+/// conversation the control API named (`POST /v1/calls`). Its id carries the link's events, its
+/// conversation is the one the service joins, its headers fill the endpoint's `{caller.NAME}` fields,
+/// and `hangUp` is what `on_failure: hangup` does.
+protocol ServiceAnchor: AnyObject, Sendable {
+    var id: UUID { get }
+    var conversationName: String { get }
+    var headers: [String: String] { get }
+    var isLive: Bool { get }
+    func hangUp(reason: String)
+}
+
+extension Leg: ServiceAnchor {
+    func hangUp(reason: String) { transport.close(reason: reason) }
+}
+
+/// A conversation the control API dialled a service into, with no caller of its own: live until the
+/// service's leg gives up or is hung up.
+final class DialledConversation: ServiceAnchor {
+    let id: UUID
+    let conversationName: String
+    let headers: [String: String]
+    private let live = Atomic<Bool>(true)
+
+    init(id: UUID, conversationName: String, headers: [String: String]) {
+        self.id = id
+        self.conversationName = conversationName
+        self.headers = headers
+    }
+
+    var isLive: Bool { live.load(ordering: .relaxed) }
+
+    func hangUp(reason: String) { live.store(false, ordering: .relaxed) }
+}
+
 /// One speech or AI service dialled for one caller, in the Voice API's role.
 ///
 /// It dials (TCP, TLS for `wss://`, the websocket upgrade with the endpoint's `Authorization`), hands the
@@ -61,8 +96,11 @@ final class ServiceDialing: Sendable {
 final class ServiceLink: @unchecked Sendable {
     // @unchecked Sendable: the mutable state is touched only on `eventLoop`.
     let endpoint: WebSocketEndpoint
-    let caller: Leg
+    let caller: any ServiceAnchor
     let rate: Int
+    /// The record's application and `from` (the caller's).
+    private let application: String?
+    private let from: String
     let eventLoop: any EventLoop
     private let dialing: ServiceDialing
     private var logger: Logger
@@ -77,11 +115,20 @@ final class ServiceLink: @unchecked Sendable {
     private var stopped = false
     private var handler: NIOLoopBound<LegHandler>?
     /// The leg (and call record) the current series of attempts is for: a reconnect is a new leg.
-    private(set) var legID = UUID()
+    private(set) var legID: UUID
 
-    init(endpoint: WebSocketEndpoint, caller: Leg, eventLoop: any EventLoop, dialing: ServiceDialing) {
+    /// - Parameters:
+    ///   - application: the application the service's legs belong to (nil: the caller's).
+    ///   - from: the record's `from` (nil: the caller's, from its headers).
+    init(
+        endpoint: WebSocketEndpoint, caller: any ServiceAnchor, eventLoop: any EventLoop, dialing: ServiceDialing,
+        application: String? = nil, from: String? = nil, legID: UUID = UUID()
+    ) {
         self.endpoint = endpoint
         self.caller = caller
+        self.application = application ?? dialing.records?.live(caller.id)?.applicationID
+        self.from = from ?? CallLedger.caller(caller.headers)
+        self.legID = legID
         rate = endpoint.sampleRate ?? 16000
         self.eventLoop = eventLoop
         self.dialing = dialing
@@ -91,8 +138,10 @@ final class ServiceLink: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Starts dialling (on the caller's event loop).
+    /// Starts dialling (on the caller's event loop); the service's leg is recorded as `started` now.
     func start() {
+        dialing.records?.outboundStarted(
+            legID, endpoint: endpoint, conversation: caller.conversationName, application: application, from: from)
         eventLoop.execute { [self] in
             windowStart = .now()
             dial()
@@ -125,7 +174,11 @@ final class ServiceLink: @unchecked Sendable {
         guard !stopped, caller.isLive, !dialing.draining.load(ordering: .relaxed) else { return }
         attempt += 1
         let attempt = attempt
-        if attempt == 1 { dialing.records?.outboundStarted(legID, endpoint: endpoint, caller: caller) }
+        if attempt == 1, connections > 0 {
+            // A reconnect: its new leg's record starts here.
+            dialing.records?.outboundStarted(
+                legID, endpoint: endpoint, conversation: caller.conversationName, application: application, from: from)
+        }
         let started = NIODeadline.now()
         publish(.attempt(uri: endpoint.uri, attempt: attempt))
         dialing.metrics.serviceAttempts.increment()
@@ -243,7 +296,7 @@ final class ServiceLink: @unchecked Sendable {
         let hangUp = endpoint.onFailure == .hangup
         publish(.gaveUp(uri: endpoint.uri, reason: reason, hungUp: hangUp))
         logger.error("service unreachable", metadata: ["reason": "\(reason)", "on_failure": "\(endpoint.onFailure.rawValue)"])
-        if hangUp { caller.transport.close(reason: "service \(endpoint.uri) unreachable") }
+        if hangUp { caller.hangUp(reason: "service \(endpoint.uri) unreachable") }
     }
 
     private static func describe(_ error: any Error) -> String {
@@ -295,7 +348,7 @@ final class ServiceLink: @unchecked Sendable {
             // The service ended the session itself: no reconnect; the caller goes too if it must.
             guard !stopped, caller.isLive else { return }
             stopped = true
-            if endpoint.onFailure == .hangup { caller.transport.close(reason: "service \(endpoint.uri) closed the session") }
+            if endpoint.onFailure == .hangup { caller.hangUp(reason: "service \(endpoint.uri) closed the session") }
         case .peerClosed, .transportLost, .policy:
             guard !stopped, caller.isLive else { return }
             guard endpoint.reconnect else {
