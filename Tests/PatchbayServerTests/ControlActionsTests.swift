@@ -286,7 +286,10 @@ import Testing
             ])
         let run = await PythonPeerTests.python(
             [
-                "-c", "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())",
+                // In a directory of its own, removed after: it keeps a cache of failures where it runs.
+                "-c",
+                "import os, sys, tempfile\nwith tempfile.TemporaryDirectory(prefix='patchbay-schemathesis-') as d:\n"
+                    + "    os.chdir(d)\n    from schemathesis.cli import schemathesis\n    sys.argv[0] = 'schemathesis'\n    schemathesis()",
                 "run", f.base + "/v1/openapi.json", "--url", f.base, "-H", "Authorization: Bearer \(token)", "--checks", "all",
                 "--max-examples", "20", "--seed", "20261202", "--generation-deterministic", "--tls-verify", f.tls.certificate,
                 "--request-timeout", "20", "--no-color",
