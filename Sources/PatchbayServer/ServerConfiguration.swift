@@ -246,6 +246,9 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         /// `host:port` of a listener of its own for the API (with the same TLS): then the media
         /// listener answers `/v1/...` with 404. Nil: the API shares the media listener.
         public var listen: String?
+        /// Requests per second each application may make (a token bucket holding as many): over it, 429
+        /// with `Retry-After`.
+        public var requestsPerSecond: Double = 100
         /// Hosts the API may make Patchbay dial (`connect`): `host`, `host:port`, `*.domain`, or `*`.
         /// Empty: none (the API cannot be used to reach internal hosts unless they are listed).
         public var allowedWebSocketHosts: [String]
@@ -260,6 +263,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         enum CodingKeys: String, CodingKey {
             case applications, webhooks, listen
             case allowedWebSocketHosts = "allowed_websocket_hosts"
+            case requestsPerSecond = "requests_per_second"
         }
 
         /// `listen` as host and port, or nil when it is not `host:port` (IPv6 in brackets).
@@ -275,6 +279,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             applications = try c.decodeIfPresent([Application].self, forKey: .applications) ?? []
             listen = try c.decodeIfPresent(String.self, forKey: .listen)
+            requestsPerSecond = try c.decodeIfPresent(Double.self, forKey: .requestsPerSecond) ?? 100
             allowedWebSocketHosts = try c.decodeIfPresent([String].self, forKey: .allowedWebSocketHosts) ?? []
             webhooks = try c.decodeIfPresent(Webhooks.self, forKey: .webhooks) ?? Webhooks()
         }
@@ -394,7 +399,7 @@ extension ServerConfiguration {
     private static let knownKeys: [String: Set<String>] = [
         "": ["host", "port", "tls", "auth", "routes", "limits", "log_level", "shards", "detect_dtmf", "storage", "api"],
         "storage": ["database"],
-        "api": ["applications", "allowed_websocket_hosts", "webhooks", "listen"],
+        "api": ["applications", "allowed_websocket_hosts", "webhooks", "listen", "requests_per_second"],
         "api.applications": ["application_id", "public_key", "event_url", "signature_secret"],
         "api.webhooks": ["queue_limit", "retry_seconds", "timeout_seconds", "concurrency"],
         "tls": ["certificate", "private_key"],
@@ -577,6 +582,9 @@ extension ServerConfiguration {
         if let listen = api.listen {
             guard api.listenAddress != nil else { throw ConfigurationError("api.listen must be host:port (got \"\(listen)\")") }
             guard !api.applications.isEmpty else { throw ConfigurationError("api.listen: the control API is off (no api.applications)") }
+        }
+        guard api.requestsPerSecond >= 1, api.requestsPerSecond <= 100_000 else {
+            throw ConfigurationError("api.requests_per_second must be 1...100000 (got \(api.requestsPerSecond))")
         }
         let w = api.webhooks
         guard (1...1_000_000).contains(w.queueLimit) else {

@@ -375,4 +375,23 @@ import Testing
         await peer.close()
         await f.stop()
     }
+    @Test("api.requests_per_second: over it an application gets 429 with Retry-After; another application is not slowed")
+    func rateLimited() async throws {
+        let f = try await Fixture.make { c in c.api.requestsPerSecond = 2 }
+        let token = try await f.token("app-1")
+        var statuses: [HTTPResponseStatus] = []
+        for _ in 0..<6 { statuses.append(try await f.get("/v1/calls", as: token).0) }
+        #expect(statuses.prefix(2).allSatisfy { $0 == .ok })
+        #expect(statuses.filter { $0 == .tooManyRequests }.count >= 3, "\(statuses)")
+        var request = HTTPClientRequest(url: f.base + "/v1/calls")
+        request.headers.add(name: "Authorization", value: "Bearer " + token)
+        let limited = try await f.client.execute(request, timeout: .seconds(10))
+        #expect(limited.status == .tooManyRequests)
+        let wait = try #require(limited.headers.first(name: "retry-after").flatMap(Int.init))
+        #expect((1...2).contains(wait))
+        #expect(try await f.get("/v1/calls", as: try await f.token("app-2")).0 == .ok)
+        try await Task.sleep(for: .seconds(wait))
+        #expect(try await f.get("/v1/calls", as: token).0 == .ok)
+        await f.stop()
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import PatchbayRecords
+import Synchronization
 
 /// An error answer of the control API, in the Voice API's shape: `type`, `title`, `detail`, and for a
 /// bad request the `invalid_parameters` (name and reason of each).
@@ -85,12 +86,15 @@ final class ControlAPI: Sendable {
     unowned let gateway: GatewayServer
     /// Where `connect` may dial (`api.allowed_websocket_hosts`).
     let allowedHosts: HostPatterns
+    /// Each application's requests (`api.requests_per_second`).
+    let limiter: RateLimiter
 
     init(auth: ApplicationAuth, store: any CallStore, gateway: GatewayServer) {
         self.auth = auth
         self.store = store
         self.gateway = gateway
         allowedHosts = HostPatterns(gateway.configuration.api.allowedWebSocketHosts)
+        limiter = RateLimiter(perSecond: gateway.configuration.api.requestsPerSecond)
     }
 
     /// The OpenAPI document (made once: it lists the languages espeak-ng speaks).
@@ -106,6 +110,14 @@ final class ControlAPI: Sendable {
         switch await auth.authenticate(authorization) {
         case .success(let id): application = id
         case .failure(let error): return APIResponse(error)
+        }
+        if let wait = limiter.take(application) {
+            var response = APIResponse(
+                APIError(
+                    status: .tooManyRequests, title: "Too Many Requests",
+                    detail: "over api.requests_per_second (\(limiter.perSecond)) for application \(application)"))
+            response.headers.append(("retry-after", "\(wait)"))
+            return response
         }
         let components = URLComponents(string: uri)
         let path = components?.path ?? uri
@@ -234,5 +246,29 @@ final class ControlAPI: Sendable {
         if let d = f.date(from: text) { return d }
         f.formatOptions = [.withInternetDateTime]
         return f.date(from: text)
+    }
+}
+
+/// A token bucket per application: `perSecond` tokens a second, holding at most as many.
+final class RateLimiter: Sendable {
+    let perSecond: Double
+    private let buckets = Mutex<[String: (tokens: Double, at: ContinuousClock.Instant)]>([:])
+
+    init(perSecond: Double) {
+        self.perSecond = perSecond
+    }
+
+    /// Takes a token for `key`: nil when there was one, else the whole seconds until there is.
+    func take(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
+        buckets.withLock { buckets in
+            var bucket = buckets[key] ?? (perSecond, now)
+            let (seconds, attoseconds) = (now - bucket.at).components
+            bucket.tokens = min(perSecond, bucket.tokens + (Double(seconds) + Double(attoseconds) * 1e-18) * perSecond)
+            bucket.at = now
+            defer { buckets[key] = bucket }
+            guard bucket.tokens >= 1 else { return max(1, Int(((1 - bucket.tokens) / perSecond).rounded(.up))) }
+            bucket.tokens -= 1
+            return nil
+        }
     }
 }

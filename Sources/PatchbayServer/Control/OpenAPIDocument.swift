@@ -39,7 +39,7 @@ enum OpenAPIDocument {
             403: "The websocket host is not in api.allowed_websocket_hosts", 404: "No such call for this application",
             405: "The path does not take this method", 409: "The call is not streaming (completed, failed, or still dialling)",
             413: "The body is over 64 KiB", 422: "The action cannot apply (an echo leg; a stream that is not audio)",
-            503: "Speech synthesis is unavailable",
+            429: "Over api.requests_per_second: wait Retry-After seconds", 503: "Speech synthesis is unavailable",
         ]
         var out: [String: Any] = [:]
         for code in codes { out["\(code)"] = response(titles[code] ?? "Error", "Error") }
@@ -60,7 +60,7 @@ enum OpenAPIDocument {
     private static func message(_ summary: String, _ request: String?) -> [String: Any] {
         var operation: [String: Any] = [
             "summary": summary, "parameters": [uuidParameter],
-            "responses": ["200": response("Done", "CallMessage")].merging(errors([400, 401, 404, 409, 413, 422, 503])) { a, _ in a },
+            "responses": ["200": response("Done", "CallMessage")].merging(errors([400, 401, 404, 409, 413, 422, 429, 503])) { a, _ in a },
         ]
         if let request { operation["requestBody"] = body(request) }
         return operation
@@ -240,7 +240,7 @@ enum OpenAPIDocument {
                     "schema": ["type": "string", "pattern": "^(CON-)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"],
                 ],
             ],
-            "responses": ["200": response("A page of calls", "CallList")].merging(errors([400, 401])) { a, _ in a },
+            "responses": ["200": response("A page of calls", "CallList")].merging(errors([400, 401, 429])) { a, _ in a },
         ]
         return [
             "openapi": "3.0.3",
@@ -259,18 +259,18 @@ enum OpenAPIDocument {
                     "post": [
                         "summary": "Dial a websocket service as a new leg and run the NCCO on it (conversation, talk, stream, connect)",
                         "requestBody": body("CreateCall"),
-                        "responses": ["201": response("Dialling", "CreatedCall")].merging(errors([400, 401, 403, 413, 503])) { a, _ in a },
+                        "responses": ["201": response("Dialling", "CreatedCall")].merging(errors([400, 401, 403, 413, 429, 503])) { a, _ in a },
                     ],
                 ],
                 "/v1/calls/{uuid}": [
                     "get": [
                         "summary": "One call", "parameters": [uuidParameter],
-                        "responses": ["200": response("The call", "Call")].merging(errors([401, 404])) { a, _ in a },
+                        "responses": ["200": response("The call", "Call")].merging(errors([401, 404, 429])) { a, _ in a },
                     ],
                     "put": [
                         "summary": "Hang up, mute, unmute, earmuff, unearmuff or transfer a live call", "parameters": [uuidParameter],
                         "requestBody": body("ModifyCall"),
-                        "responses": ["204": ["description": "Done"]].merging(errors([400, 401, 403, 404, 409, 413, 422, 503])) { a, _ in a },
+                        "responses": ["204": ["description": "Done"]].merging(errors([400, 401, 403, 404, 409, 413, 422, 429, 503])) { a, _ in a },
                     ],
                 ],
                 "/v1/calls/{uuid}/stream": [
