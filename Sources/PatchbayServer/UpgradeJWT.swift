@@ -69,7 +69,7 @@ struct UpgradeJWT: Sendable {
     /// Signs `claims` (tests and tools use it to make tokens the way the Voice API does).
     static func sign(claims: [String: Any], secret: String) -> String {
         let header = base64URLEncode(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
-        let payload = base64URLEncode((try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data())
+        let payload = base64URLEncode((try? JSONSerialization.data(withJSONObject: claims)) ?? Data())
         let mac = HMAC<SHA256>.authenticationCode(for: Data((header + "." + payload).utf8), using: SymmetricKey(data: Data(secret.utf8)))
         return header + "." + payload + "." + base64URLEncode(Data(mac))
     }

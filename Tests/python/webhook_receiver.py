@@ -10,7 +10,10 @@ stdout: {"ev":"event","valid":...,"problem":...,"claims":...,"body":...}; the fi
 import argparse
 import hashlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,10 +22,13 @@ from vonage_jwt.verify_jwt import verify_signature
 
 args = None
 requests_seen = 0
+lock = threading.Lock()
 
 
 def report(**fields):
-    print(json.dumps(fields, sort_keys=True), flush=True)
+    line = json.dumps(fields, sort_keys=True)
+    with lock:  # one line per event, whichever thread handles it
+        print(line, flush=True)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,12 +36,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         global requests_seen
-        requests_seen += 1
+        with lock:
+            requests_seen += 1
+            n = requests_seen
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         problem = None
         claims = None
         auth = self.headers.get("authorization", "")
-        if not auth.startswith("Bearer "):
+        if args.verify_every > 1 and n % args.verify_every != 1:
+            pass  # a benchmark's receiver checks a sample, so that it does not load the machine it measures
+        elif not auth.startswith("Bearer "):
             problem = "no bearer token"
         else:
             token = auth[len("Bearer "):]
@@ -59,10 +69,14 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("content-type") != "application/json":
             problem = problem or "content-type is %r" % self.headers.get("content-type")
         status = args.status
-        if requests_seen <= args.fail_first:
+        if n <= args.fail_first:
             status = 503
-        report(ev="event", valid=problem is None, problem=problem, claims=claims, body=event, answered=status,
-               n=requests_seen, t=time.time())
+        if args.quiet:
+            report(ev="event", valid=problem is None, problem=problem, answered=status, n=n, t=time.time(),
+                   body={k: event.get(k) for k in ("status", "type", "timestamp")} if isinstance(event, dict) else None)
+        else:
+            report(ev="event", valid=problem is None, problem=problem, claims=claims, body=event, answered=status,
+                   n=n, t=time.time())
         self.send_response(status)
         self.send_header("content-length", "0")
         self.end_headers()
@@ -79,7 +93,14 @@ def main():
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--status", type=int, default=200)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--verify-every", type=int, default=1, help="check the signature of one event in N")
+    parser.add_argument("--quiet", action="store_true", help="report only each event's kind and timestamp")
+    parser.add_argument("--lifetime", type=float, default=300, help="exit after this many seconds")
     args = parser.parse_args()
+    # The test runner may start it with SIGTERM ignored (inherited): stop on it regardless, and in any
+    # case after --lifetime.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    threading.Timer(args.lifetime, lambda: os._exit(0)).start()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     report(ev="listening", port=server.server_address[1])
     server.serve_forever()

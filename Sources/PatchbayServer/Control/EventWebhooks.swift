@@ -67,10 +67,7 @@ final class EventWebhooks: Sendable {
         guard let application, let target = targets[application] else { return }
         var object = fields
         object["timestamp"] = ControlAPI.formatDate(timestamp)
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return
-        }
-        let event = WebhookQueue.Event(call: call, body: Array(data), queued: .now)
+        let event = WebhookQueue.Event(call: call, body: Array(JSONText.encode(object).utf8), queued: .now)
         guard target.queue.enqueue(event) else {
             drop("queue_full", application: application, call: call, detail: "the queue holds \(target.queue.limit) events")
             return
@@ -115,8 +112,8 @@ final class EventWebhooks: Sendable {
 
     /// An endpoint (JSON, as recorded) as the Voice API's events write it: a number or a URI.
     static func endpointText(_ json: String) -> String {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else { return "" }
-        return (object["number"] ?? object["uri"] ?? "") as? String ?? ""
+        let fields = (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
+        return fields["number"] ?? fields["uri"] ?? ""
     }
 
     // MARK: The engine's events
@@ -215,7 +212,7 @@ final class EventWebhooks: Sendable {
 
     /// A JSON object given as text, as an object (or the text itself when it is not one).
     private static func jsonObject(_ text: String) -> Any {
-        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) ?? text
+        (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? text
     }
 
     // MARK: Delivery
