@@ -97,13 +97,7 @@ public struct AudioDecoder: Sendable {
             floats.withUnsafeBufferPointer { output.append($0) }
             return output.finish(count: count)
         }
-        var resampler: Resampler
-        do {
-            resampler = try Resampler(from: sourceRate, to: outputRate)
-        } catch {
-            throw .unsupportedSampleRate(sourceRate)
-        }
-        output.skip = resampler.outputLatency
+        var resampler = try makeResampler(from: sourceRate, output: &output)
         var resampled = [Float](repeating: 0, count: resampler.outputCapacity(forInput: Self.chunkSamples))
         var start = 0
         while start < floats.count {
@@ -226,15 +220,7 @@ public struct AudioDecoder: Sendable {
                 output.append(mono)
             }
         } else {
-            var resampler: Resampler
-            do {
-                resampler = try Resampler(from: sourceRate, to: outputRate)
-            } catch {
-                throw .unsupportedSampleRate(sourceRate)
-            }
-            // The resampler delays its output by its filter latency: drop that much from the start and
-            // push as many zeros through at the end, so the output lines up with the input.
-            output.skip = resampler.outputLatency
+            var resampler = try makeResampler(from: sourceRate, output: &output)
             var resampled = [Float](repeating: 0, count: resampler.outputCapacity(forInput: Self.chunkSamples))
             frames = try readMono(
                 file, container: format.container, channels: channels, maximumFrames: maximumFrames
@@ -295,6 +281,19 @@ public struct AudioDecoder: Sendable {
             if !mp3CutShort { throw .corrupt(reason) }
         }
         return total
+    }
+
+    /// A resampler from `sourceRate` to the output rate. It delays its output by its filter latency:
+    /// `output` drops that much from the start, and the caller pushes as many zeros through at the end,
+    /// so the output lines up with the input.
+    private func makeResampler(from sourceRate: Int, output: inout PCM16Output) throws(AudioDecoderError) -> Resampler {
+        do {
+            let resampler = try Resampler(from: sourceRate, to: outputRate)
+            output.skip = resampler.outputLatency
+            return resampler
+        } catch {
+            throw .unsupportedSampleRate(sourceRate)
+        }
     }
 
     private static func resample(
