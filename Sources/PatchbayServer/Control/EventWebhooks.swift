@@ -102,7 +102,7 @@ final class EventWebhooks: Sendable {
         if status == "completed" || status == "failed" {
             let end = record.endTime ?? time
             fields["end_time"] = ControlAPI.formatDate(end)
-            fields["duration"] = "\(record.answerTime.map { max(0, Int(end.timeIntervalSince($0).rounded())) } ?? 0)"
+            fields["duration"] = "\(record.duration(now: end) ?? 0)"
             fields["rate"] = "0.00"
             fields["price"] = "0.00"
             if let detail { fields["detail"] = detail }
