@@ -8,6 +8,21 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// What the tests of a running gateway link against.
+let serverTestDependencies: [Target.Dependency] = [
+    "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayBench", "PatchbayWebSocketClient",
+    "PatchbayRecords", "PatchbayVoiceAPI", "PatchbayTestSupport",
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+    .product(name: "NIOWebSocket", package: "swift-nio"),
+    .product(name: "NIOSSL", package: "swift-nio-ssl"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "Crypto", package: "swift-crypto"),
+    .product(name: "JWTKit", package: "jwt-kit"),
+    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+]
+
 let package = Package(
     name: "Patchbay",
     products: [
@@ -19,6 +34,7 @@ let package = Package(
         .library(name: "PatchbayBench", targets: ["PatchbayBench"]),
         .library(name: "PatchbayRecords", targets: ["PatchbayRecords"]),
         .library(name: "PatchbaySpeech", targets: ["PatchbaySpeech"]),
+        .library(name: "PatchbayVoiceAPI", targets: ["PatchbayVoiceAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -57,10 +73,15 @@ let package = Package(
             name: "PatchbayCodecs",
             dependencies: ["PatchbayDSP", "CSndFile", "COpus"],
             swiftSettings: strictSettings),
+        // The wire protocol as values: no NIO, no clock (messages, rates, the leg lifecycle, the endpoint
+        // object, NCCOs and the service dialects). Everything that decides, testable and fuzzable alone.
+        .target(
+            name: "PatchbayVoiceAPI",
+            swiftSettings: strictSettings),
         .target(
             name: "PatchbayEngine",
             dependencies: [
-                "PatchbayDSP", "PatchbayCodecs",
+                "PatchbayDSP", "PatchbayCodecs", "PatchbayVoiceAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -69,7 +90,7 @@ let package = Package(
             name: "PatchbayServer",
             dependencies: [
                 "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayWebSocketClient", "PatchbayRecords",
-                "PatchbaySpeech",
+                "PatchbaySpeech", "PatchbayVoiceAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -107,7 +128,7 @@ let package = Package(
         .target(
             name: "PatchbayBench",
             dependencies: [
-                "PatchbayDSP", "PatchbayWebSocketClient",
+                "PatchbayDSP", "PatchbayWebSocketClient", "PatchbayVoiceAPI",
                 "PatchbayCodecs",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -121,69 +142,93 @@ let package = Package(
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayDSP", "PatchbayCodecs", "PatchbayEngine", "PatchbayServer", "PatchbayBench",
+                "PatchbayDSP", "PatchbayCodecs", "PatchbayEngine", "PatchbayServer", "PatchbayBench", "PatchbayVoiceAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
 
-        // Tests come in three kinds, run as separate phases by scripts/test so they never compete:
-        // unit (no sockets, no real clock, no child processes), conformance (CPU-heavy standards
-        // checks and child processes) and integration (loopback sockets, the real binary, peers).
+        // Tests: each target is one kind, and scripts/test runs the kinds as phases, one after another, so
+        // they never compete: unit (no sockets, no real clock, no child processes), conformance (CPU-heavy
+        // standards checks and child processes), integration (loopback sockets, the real binary, peers),
+        // services (outbound legs against Python and Node.js services) and bench (patchbay bench's engine).
         .target(
             name: "PatchbayTestSupport",
             dependencies: ["PatchbayDSP"],
             path: "Tests/PatchbayTestSupport",
             swiftSettings: strictSettings),
+        // What the tests of a running gateway share: the gateway on a loopback port, websocket peers, an
+        // HTTP server, service processes, certificates, the control API's fixture.
+        .target(
+            name: "PatchbayServerTestSupport",
+            dependencies: serverTestDependencies,
+            path: "Tests/PatchbayServerTestSupport",
+            swiftSettings: strictSettings),
+
+        // unit
         .testTarget(
             name: "PatchbayDSPTests",
             dependencies: ["PatchbayDSP", "PatchbayTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
+            name: "PatchbayCodecsTests",
+            dependencies: ["PatchbayCodecs", "PatchbayDSP", "PatchbayTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "PatchbayEngineTests",
             dependencies: [
-                "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayTestSupport",
+                "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayTestSupport", "PatchbayVoiceAPI",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings),
         .testTarget(
-            name: "PatchbayConformanceTests",
-            dependencies: ["PatchbayDSP", "PatchbayTestSupport"],
-            swiftSettings: strictSettings),
-        .testTarget(
-            name: "PatchbayCodecsTests",
-            dependencies: ["PatchbayCodecs", "PatchbayDSP"],
-            resources: [],
-            swiftSettings: strictSettings),
-        .testTarget(
-            name: "PatchbayServerTests",
-            dependencies: [
-                "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayBench", "PatchbayWebSocketClient",
-                "PatchbayRecords",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                "PatchbayTestSupport",
-            ],
-            swiftSettings: strictSettings),
-        .testTarget(
-            name: "PatchbaySpeechTests",
-            dependencies: ["PatchbaySpeech", "PatchbayCodecs", "PatchbayDSP", "PatchbayTestSupport"],
+            name: "PatchbayVoiceAPITests",
+            dependencies: ["PatchbayVoiceAPI"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayRecordsTests",
             dependencies: ["PatchbayRecords"],
             swiftSettings: strictSettings),
         .testTarget(
+            name: "PatchbaySpeechTests",
+            dependencies: ["PatchbaySpeech", "PatchbayCodecs", "PatchbayDSP", "PatchbayTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PatchbayServerUnitTests",
+            dependencies: ["PatchbayServer", "PatchbayVoiceAPI", "PatchbayEngine", "PatchbayRecords", "PatchbayTestSupport"],
+            swiftSettings: strictSettings),
+
+        // conformance
+        .testTarget(
+            name: "PatchbayConformanceTests",
+            dependencies: ["PatchbayDSP", "PatchbayEngine", "PatchbayTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
             name: "PatchbayCLITests",
             dependencies: ["PatchbayCodecs", "PatchbayDSP", "PatchbayTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "PatchbayAPIConformanceTests",
+            dependencies: serverTestDependencies + ["PatchbayServerTestSupport"],
+            swiftSettings: strictSettings),
+
+        // integration
+        .testTarget(
+            name: "PatchbayServerTests",
+            dependencies: serverTestDependencies + ["PatchbayServerTestSupport"],
+            swiftSettings: strictSettings),
+
+        // services
+        .testTarget(
+            name: "PatchbayServiceTests",
+            dependencies: serverTestDependencies + ["PatchbayServerTestSupport"],
+            swiftSettings: strictSettings),
+
+        // bench
+        .testTarget(
+            name: "PatchbayBenchTests",
+            dependencies: serverTestDependencies + ["PatchbayServerTestSupport"],
             swiftSettings: strictSettings),
     ]
 )

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import PatchbayVoiceAPI
 import Synchronization
 
 /// The speech service a forwarded call reaches (`patchbay bench --service`): a websocket server in the
@@ -145,7 +146,7 @@ final class EchoService: ChannelInboundHandler {
             object["event"] as? String == "websocket:connected"
         else { return }
         let call = (object["bench_call"] as? String).flatMap { Int($0) } ?? (object["bench_call"] as? Int)
-        let rate = (object["content-type"] as? String).flatMap(Self.rate(ofContentType:))
+        let rate = (object["content-type"] as? String).flatMap { try? L16.rate(ofContentType: $0, allowed: L16.rates) }
         guard let call, shared.ledgers.indices.contains(call), let rate else {
             counts.unknownCalls += 1
             close(context: context, code: .policyViolation)
@@ -166,12 +167,6 @@ final class EchoService: ChannelInboundHandler {
                 handler.flush(at: NIODeadline.now().uptimeNanoseconds, context: context)
             }
         }
-    }
-
-    /// `audio/l16;rate=16000` → 16000.
-    static func rate(ofContentType text: String) -> Int? {
-        guard let range = text.range(of: "rate=") else { return nil }
-        return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 
     /// Audio from the gateway: echoed (now, or at the next burst), and searched for the caller's bursts.

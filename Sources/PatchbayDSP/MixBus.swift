@@ -10,12 +10,20 @@ public struct MixBus: ~Copyable, @unchecked Sendable {
     private let accumulator: UnsafeMutableBufferPointer<Int32>
     /// Samples in one frame.
     public let frameSize: Int
+    /// Keeps the rendered frame within 16 bits (see `Limiter`).
+    public var limiter: Limiter
     /// The limiter's current gain in Q16 (65536 = unity).
-    public private(set) var limiterGainQ16: Int64 = 65536
+    public var limiterGainQ16: Int64 { limiter.gainQ16 }
     /// Whether the limiter is used; without it, sums beyond full scale are saturated.
-    public var limiterEnabled: Bool
+    public var limiterEnabled: Bool {
+        get { limiter.enabled }
+        set { limiter.enabled = newValue }
+    }
     /// How fast the limiter's gain recovers, in Q16 per frame (default about 0.5 dB per 20 ms).
-    public var releasePerFrame: Int64 = 3_900
+    public var releasePerFrame: Int64 {
+        get { limiter.releasePerFrame }
+        set { limiter.releasePerFrame = newValue }
+    }
     /// Samples where the limiter could not prevent saturation (counted, for metrics).
     public private(set) var saturatedSamples = 0
     /// How many sources were added since the last render.
@@ -25,7 +33,7 @@ public struct MixBus: ~Copyable, @unchecked Sendable {
     public init(frameSize: Int, limiter: Bool = true) {
         precondition(frameSize > 0 && frameSize <= 1 << 16, "frame size out of range")
         self.frameSize = frameSize
-        self.limiterEnabled = limiter
+        self.limiter = Limiter(enabled: limiter)
         accumulator = .allocate(capacity: frameSize)
         accumulator.initialize(repeating: 0)
     }
@@ -56,51 +64,16 @@ public struct MixBus: ~Copyable, @unchecked Sendable {
     }
 
     /// What one `render` had to do to keep the mix within 16 bits.
-    public struct RenderReport: Equatable, Sendable {
-        /// Samples the limiter could not catch, saturated at full scale.
-        public var saturatedSamples: Int
-        /// The limiter scaled this frame down (it was too hot, or the gain is still recovering).
-        public var limited: Bool
-    }
+    public typealias RenderReport = Limiter.Report
 
     /// Writes the mix into `output` (`frameSize` samples) and clears the bus for the next frame.
     @discardableResult
     public mutating func render(into output: UnsafeMutableBufferPointer<Int16>) -> RenderReport {
         precondition(output.count >= frameSize, "output shorter than a frame")
-        var peak: Int32 = 0
-        for i in 0..<frameSize {
-            let a = accumulator[i]
-            let m = a < 0 ? (a == .min ? .max : -a) : a
-            peak = max(peak, m)
-        }
-        var gain: Int64 = 65536
-        if limiterEnabled {
-            // Recover towards unity, then pull down instantly if this frame needs it.
-            gain = min(65536, limiterGainQ16 + releasePerFrame)
-            if Int64(peak) * gain > Int64(Int16.max) << 16 {
-                gain = (Int64(Int16.max) << 16) / Int64(peak)
-            }
-            limiterGainQ16 = gain
-        }
-        var saturated = 0
-        if gain == 65536 {
-            for i in 0..<frameSize {
-                let a = accumulator[i]
-                let s = Int16(clamping: a)
-                saturated &+= Int(truncatingIfNeeded: (Int32(s) != a) ? 1 : 0)
-                output[i] = s
-            }
-        } else {
-            for i in 0..<frameSize {
-                let v = (Int64(accumulator[i]) &* gain) >> 16
-                let s = Int16(clamping: v)
-                saturated &+= (Int64(s) != v) ? 1 : 0
-                output[i] = s
-            }
-        }
-        saturatedSamples &+= saturated
+        let report = limiter.render(UnsafeBufferPointer(accumulator), into: output)
+        saturatedSamples &+= report.saturatedSamples
         accumulator.update(repeating: 0)
         sourceCount = 0
-        return RenderReport(saturatedSamples: saturated, limited: gain != 65536)
+        return report
     }
 }

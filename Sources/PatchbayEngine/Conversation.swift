@@ -218,11 +218,16 @@ final class Conversation {
             let others = UnsafeMutableBufferPointer(rebasing: media.othersMix[0..<mixSamples])
             if leg.isEarmuffed || legs.count == 1 {
                 others.update(repeating: 0)
-            } else if leg.isMuted || media.forwardsDirectly || leg.hearsItself {
-                // Its own audio is not in the sum, or it is to be heard.
-                for i in 0..<mixSamples { others[i] = Int16(clamping: sum[i]) }
             } else {
-                for i in 0..<mixSamples { others[i] = Int16(clamping: sum[i] &- Int32(media.mixFrame[i])) }
+                let othersSum = UnsafeMutableBufferPointer(rebasing: media.othersSum[0..<mixSamples])
+                if leg.isMuted || media.forwardsDirectly || leg.hearsItself {
+                    // Its own audio is not in the sum, or it is to be heard.
+                    for i in 0..<mixSamples { othersSum[i] = sum[i] }
+                } else {
+                    for i in 0..<mixSamples { othersSum[i] = sum[i] &- Int32(media.mixFrame[i]) }
+                }
+                // Within 16 bits by the limiter, not by clamping: an overload is scaled down whole.
+                count(media.othersLimiter.render(UnsafeBufferPointer(othersSum), into: others), metrics: metrics)
             }
             media.convertFromMix(samples: mixSamples)
             pushOutbound(leg, media, now: now, metrics: metrics, events: events)
@@ -334,7 +339,10 @@ final class Conversation {
 
     /// Renders the leg's bus into `output` (the limiter and saturation counted).
     private func renderBus(_ media: LegMedia, into output: UnsafeMutableBufferPointer<Int16>, metrics: EngineMetrics) {
-        let report = media.bus.render(into: output)
+        count(media.bus.render(into: output), metrics: metrics)
+    }
+
+    private func count(_ report: Limiter.Report, metrics: EngineMetrics) {
         if report.saturatedSamples > 0 { metrics.samplesSaturated.increment(by: report.saturatedSamples) }
         if report.limited { metrics.framesLimited.increment() }
     }

@@ -4,6 +4,7 @@ public import Foundation
 public import Logging
 public import PatchbayCodecs
 public import PatchbayDSP
+public import PatchbayVoiceAPI
 import Synchronization
 
 /// Why a control operation on a leg failed.
@@ -70,7 +71,7 @@ public final class Engine: Sendable {
         self.configuration = configuration
         self.logger = logger
         let metrics = EngineMetrics(factory: configuration.metricsFactory)
-        let events = EventHub()
+        let events = EventHub(missed: metrics.eventsMissed)
         self.metrics = metrics
         self.events = events
         shards = (0..<configuration.shards).map {
@@ -243,15 +244,13 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Asks the peer to drop the audio it has queued (barge-in): sends `{"action":"clear"}`; the peer
-    /// answers `websocket:cleared`, published as a `.cleared` event.
+    /// Asks the peer to drop the audio it has queued (barge-in); its answer is published as `.cleared`.
     public func sendClear(to legID: UUID) throws(EngineError) {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }
-        leg.transport.send(text: #"{"action":"clear"}"#)
+        leg.transport.send(.clear)
     }
 
-    /// Asks the peer to report when playout reaches this point: sends
-    /// `{"action":"notify","payload":...}`; the peer's `websocket:notify` is published as `.notify`.
+    /// Asks the peer to report when playout reaches this point; its answer is published as `.notify`.
     /// - Parameter payload: a JSON object, as text.
     public func sendNotify(payload: String, to legID: UUID) throws(EngineError) {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }
@@ -260,7 +259,7 @@ public final class Engine: Sendable {
         else {
             throw .invalidPayload("notify payload must be a JSON object")
         }
-        leg.transport.send(text: #"{"action":"notify","payload":\#(payload)}"#)
+        leg.transport.send(.notify(payload: payload))
     }
 
     /// Records a DTMF digit the peer reported (`websocket:dtmf`).

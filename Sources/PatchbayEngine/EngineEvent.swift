@@ -1,4 +1,5 @@
 public import Foundation
+public import PatchbayVoiceAPI
 
 /// Something that happened to a leg, for the control API, webhooks and logs.
 public struct EngineEvent: Sendable, Equatable {

@@ -82,6 +82,8 @@ public final class EngineMetrics: Sendable {
     public let dtmfDetected: CoreMetrics.Counter
     /// DTMF digits the peers reported (`websocket:dtmf`).
     public let dtmfReported: CoreMetrics.Counter
+    /// Engine events a subscriber missed because it fell `EventHub`'s limit behind (it is told, and fails safe).
+    public let eventsMissed: CoreMetrics.Counter
 
     /// Every metric above, for exporters that show help text and choose histogram buckets.
     public static let descriptions: [MetricDescription] = [
@@ -111,6 +113,7 @@ public final class EngineMetrics: Sendable {
             buckets: [10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000].map { .microseconds($0) }),
         .init("patchbay_dtmf_detected_total", "DTMF digits detected in legs' audio."),
         .init("patchbay_dtmf_reported_total", "DTMF digits reported by peers (websocket:dtmf)."),
+        .init("patchbay_events_missed_total", "Engine events a subscriber missed by falling too far behind (it fails safe)."),
     ]
 
     /// Metrics made by `factory` (swift-metrics' global `MetricsSystem.factory` by default).
@@ -135,5 +138,6 @@ public final class EngineMetrics: Sendable {
         tickDuration = timer("patchbay_tick_duration_seconds")
         dtmfDetected = counter("patchbay_dtmf_detected_total")
         dtmfReported = counter("patchbay_dtmf_reported_total")
+        eventsMissed = counter("patchbay_events_missed_total")
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 public import Foundation
 public import PatchbayDSP
+import PatchbayVoiceAPI
 import Synchronization
 
 /// One websocket audio connection: a participant in a conversation.
@@ -83,7 +84,7 @@ public final class Leg: @unchecked Sendable {
         headers: [String: String] = [:], isEcho: Bool = false, hearsItself: Bool = false, inboundDepthLimit: Int = 3,
         transport: any LegTransport, waker: LegWaker
     ) {
-        precondition([8000, 16000, 24000, 48000].contains(sampleRate), "unsupported leg rate \(sampleRate)")
+        precondition(L16.rates.contains(sampleRate), "unsupported leg rate \(sampleRate)")
         self.id = id
         name = Mutex(conversationName ?? id.uuidString.lowercased())
         self.direction = direction

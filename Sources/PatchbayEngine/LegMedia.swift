@@ -36,6 +36,11 @@ final class LegMedia {
     /// What the leg hears from the others, at the conversation's rate and at its own.
     let othersMix: UnsafeMutableBufferPointer<Int16>
     let othersLeg: UnsafeMutableBufferPointer<Int16>
+    /// The others' sum before it is brought within 16 bits (at the conversation's rate), and the limiter
+    /// that does it: three loud legs are scaled down together, not hard-clipped, so a tone among them keeps
+    /// its shape.
+    let othersSum: UnsafeMutableBufferPointer<Int32>
+    var othersLimiter = Limiter()
     /// One player's frame, and the finished output frame.
     let scratch: UnsafeMutableBufferPointer<Int16>
     let output: UnsafeMutableBufferPointer<Int16>
@@ -57,10 +62,13 @@ final class LegMedia {
         othersLeg = buffer()
         scratch = buffer()
         output = buffer()
+        othersSum = .allocate(capacity: Self.maximumFrameSamples)
+        othersSum.initialize(repeating: 0)
     }
 
     deinit {
         for b in [legFrame, mixFrame, othersMix, othersLeg, scratch, output] { b.deallocate() }
+        othersSum.deallocate()
     }
 
     /// Re-creates the converters for a new conversation rate (a control operation; it allocates).

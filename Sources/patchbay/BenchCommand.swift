@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PatchbayBench
+import PatchbayVoiceAPI
 
 #if canImport(Glibc)
     import Glibc
@@ -44,7 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent calls.")
     var calls = 10
 
-    @Option(help: "Sample rate: 8000, 16000 or 24000.")
+    @Option(help: "Sample rate: \(L16.list(L16.callRates)).")
     var rate = 16000
 
     @Option(help: "How long each call streams, e.g. 60s, 500ms, 2m.")
@@ -80,7 +81,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "How returned audio is recognised: tag (exact, echo routes) or burst (correlation). Default: tag, or burst with --pair-rate.")
     var probe: String?
 
-    @Option(name: .customLong("pair-rate"), help: "Two-leg conversations: every second call streams at this rate (8000, 16000, 24000).")
+    @Option(name: .customLong("pair-rate"), help: "Two-leg conversations: every second call streams at this rate (\(L16.list(L16.callRates))).")
     var pairRate: Int?
 
     @Option(
@@ -119,7 +120,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard let u = URL(string: url), ["ws", "wss"].contains(u.scheme ?? ""), u.host != nil else {
             throw ValidationError("URL must be ws://host:port/path or wss://... (got \(url))")
         }
-        guard [8000, 16000, 24000].contains(rate) else { throw ValidationError("--rate must be 8000, 16000 or 24000") }
+        guard L16.callRates.contains(rate) else { throw ValidationError("--rate must be \(L16.list(L16.callRates))") }
         guard calls > 0, calls <= 100_000 else { throw ValidationError("--calls must be 1...100000") }
         guard BenchConfiguration.parseDuration(duration).map({ $0 >= .milliseconds(20) }) == true else {
             throw ValidationError("--duration must be like 60s, 500ms or 2m, at least 20ms (got \(duration))")
@@ -132,7 +133,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard dtmfEvery >= 0, threads >= 0 else { throw ValidationError("--dtmf-every and --threads must be >= 0") }
         if let probe, ProbeKind(rawValue: probe) == nil { throw ValidationError("--probe must be tag or burst (got \(probe))") }
         if let pairRate {
-            guard [8000, 16000, 24000].contains(pairRate) else { throw ValidationError("--pair-rate must be 8000, 16000 or 24000") }
+            guard L16.callRates.contains(pairRate) else { throw ValidationError("--pair-rate must be \(L16.list(L16.callRates))") }
             guard (2...4).contains(groupSize) else { throw ValidationError("--group-size must be 2...4 (got \(groupSize))") }
             guard calls % groupSize == 0 else {
                 throw ValidationError("--pair-rate needs --calls to be a multiple of --group-size \(groupSize) (got \(calls))")

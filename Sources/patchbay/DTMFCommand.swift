@@ -1,6 +1,7 @@
 import ArgumentParser
 import PatchbayCodecs
 import PatchbayDSP
+import PatchbayVoiceAPI
 
 /// `patchbay dtmf`: detect, generate and self-test DTMF.
 struct DTMFCommand: ParsableCommand {
@@ -30,7 +31,7 @@ extension DTMFCommand {
 
         func run() throws {
             let info = try AudioDecoder.probe(fileAtPath: file)
-            let rate = [8000, 16000, 24000, 48000].contains(info.sampleRate) ? info.sampleRate : 16000
+            let rate = L16.rates.contains(info.sampleRate) ? info.sampleRate : 16000
             let audio = try AudioDecoder(outputRate: rate).decode(fileAtPath: file)
             let found = DTMFConformance.detect(audio.samples, sampleRate: rate)
             if json {
@@ -55,7 +56,7 @@ extension DTMFCommand {
         @Option(name: .shortAndLong, help: "The wav file to write.")
         var output: String
 
-        @Option(help: "Sample rate in Hz (8000, 16000, 24000 or 48000).")
+        @Option(help: "Sample rate in Hz (\(L16.list(L16.rates))).")
         var rate = 8000
 
         @Option(parsing: .unconditional, help: "Level of each tone in dBm0 (e.g. --level -10).")
@@ -74,8 +75,8 @@ extension DTMFCommand {
         var pauseMilliseconds = 500
 
         func validate() throws {
-            guard [8000, 16000, 24000, 48000].contains(rate) else {
-                throw ValidationError("--rate must be 8000, 16000, 24000 or 48000 (got \(rate))")
+            guard L16.rates.contains(rate) else {
+                throw ValidationError("--rate must be \(L16.list(L16.rates)) (got \(rate))")
             }
         }
 
@@ -110,8 +111,8 @@ extension DTMFCommand {
         var speech: String?
 
         func validate() throws {
-            guard [8000, 16000, 24000, 48000].contains(rate) else {
-                throw ValidationError("--rate must be 8000, 16000, 24000 or 48000 (got \(rate))")
+            guard L16.rates.contains(rate) else {
+                throw ValidationError("--rate must be \(L16.list(L16.rates)) (got \(rate))")
             }
         }
 

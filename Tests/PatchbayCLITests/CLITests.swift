@@ -19,32 +19,10 @@ import Testing
         try await run(arguments)
     }
 
-    /// Runs `patchbay` to completion. It waits by polling, never in `waitUntilExit()`: a blocked wait
-    /// would hold one of the few threads every other test's async code runs on (two on two cores),
-    /// and stall them for as long as the child runs.
+    /// Runs `patchbay` to completion.
     static func run(_ arguments: [String]) async throws -> Run {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = arguments
-        // Output goes to files, not pipes, so a chatty child can never block on a full pipe.
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("stdout")
-        let errURL = dir.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        while p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
-        p.waitUntilExit()  // it has exited: this only collects the status
-        try out.close()
-        try err.close()
-        return Run(
-            status: p.terminationStatus, stdout: try String(contentsOf: outURL, encoding: .utf8),
-            stderr: try String(contentsOf: errURL, encoding: .utf8))
+        let exit = await ChildProcess.run(binary, arguments)
+        return Run(status: exit.status, stdout: exit.stdout, stderr: exit.stderr)
     }
 
     static func temporaryDirectory() throws -> URL {

@@ -1,6 +1,7 @@
 import Foundation
 import PatchbayCodecs
 import PatchbayDSP
+import PatchbayTestSupport
 import Testing
 
 /// A fixture holding a 1 kHz sine whose mono downmix peaks at 0.5 (-6 dBFS).

@@ -1,5 +1,6 @@
 import Foundation
 import PatchbayCodecs
+import PatchbayTestSupport
 import Testing
 
 @Suite struct OpusCodecTests {

@@ -1,5 +1,6 @@
 import Foundation
 import PatchbayDSP
+import PatchbayTestSupport
 import Testing
 
 /// Patchbay's G.711 against another implementation: Python's `audioop` (the same reference algorithm, in C),
@@ -28,14 +29,8 @@ import Testing
             out = audioop.lin2ulaw(pcm, 2) + audioop.lin2alaw(pcm, 2) + audioop.ulaw2lin(codes, 2) + audioop.alaw2lin(codes, 2)
             open(sys.argv[2], "wb").write(out)
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, input.path, output.path]
-        try p.run()
-        // Polled, not waited for: a blocked wait would hold one of the test run's few threads.
-        while p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "python3 with audioop failed (scripts/setup installs it)")
+        let exit = await ChildProcess.python(["-c", script, input.path, output.path], timeout: .seconds(60))
+        try #require(exit.status == 0, "python3 with audioop failed (scripts/setup installs it): \(exit.output)")
         let reference = [UInt8](try Data(contentsOf: output))
         let expected = 2 * 65536 + 2 * 512
         try #require(reference.count == expected)

@@ -1,5 +1,6 @@
 import Foundation
 import PatchbayDSP
+import PatchbayTestSupport
 import Testing
 
 @Suite struct DTMFGeneratorTests {
@@ -9,13 +10,13 @@ import Testing
             let x = try DTMFGenerator.samples(digits: String(digit), configuration: .init(sampleRate: rate))
             let tone = x[0..<(rate / 10)]  // 100 ms: an integer number of cycles of every 1 Hz-resolution bin
             let pos = DTMF.position(of: digit)!
-            let row = TestSupport.amplitude(of: tone, at: DTMF.rowFrequencies[pos.row], rate: rate)
-            let column = TestSupport.amplitude(of: tone, at: DTMF.columnFrequencies[pos.column], rate: rate)
+            let row = Tone.amplitude(of: tone, at: DTMF.rowFrequencies[pos.row], rate: rate)
+            let column = Tone.amplitude(of: tone, at: DTMF.columnFrequencies[pos.column], rate: rate)
             let expected = DTMF.amplitude(dBm0: -10)
             #expect(abs(row - expected) / expected < 0.01, "row \(row) vs \(expected)")
             #expect(abs(column - expected) / expected < 0.01, "column \(column) vs \(expected)")
             // 10 Hz away from the tone there is nothing: the frequency is exact.
-            #expect(TestSupport.amplitude(of: tone, at: DTMF.rowFrequencies[pos.row] + 10, rate: rate) < expected * 0.01)
+            #expect(Tone.amplitude(of: tone, at: DTMF.rowFrequencies[pos.row] + 10, rate: rate) < expected * 0.01)
         }
         #expect(abs(DTMF.amplitude(dBm0: 0) - 22_826) < 1)
     }
@@ -52,8 +53,8 @@ import Testing
         var config = DTMFGenerator.Configuration(sampleRate: 8000, levelDBm0: -20, twistDB: 3)
         config.toneMilliseconds = 100
         let x = try DTMFGenerator.samples(digits: "1", configuration: config)
-        let row = TestSupport.amplitude(of: x[0..<800], at: 697, rate: 8000)
-        let column = TestSupport.amplitude(of: x[0..<800], at: 1209, rate: 8000)
+        let row = Tone.amplitude(of: x[0..<800], at: 697, rate: 8000)
+        let column = Tone.amplitude(of: x[0..<800], at: 1209, rate: 8000)
         #expect(abs(DTMF.dBm0(amplitude: row) + 20) < 0.1)
         #expect(abs(DTMF.dBm0(amplitude: column) + 17) < 0.1)
     }

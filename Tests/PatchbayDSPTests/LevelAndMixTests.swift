@@ -1,5 +1,6 @@
 import Foundation
 import PatchbayDSP
+import PatchbayTestSupport
 import Testing
 
 @Suite struct LevelTests {
@@ -68,7 +69,7 @@ import Testing
     @Test("the limiter scales a hot frame instead of clipping it, then recovers")
     func limiter() {
         var bus = MixBus(frameSize: 160)
-        let loud = TestSupport.sine(frequency: 1000, rate: 8000, count: 160, amplitude: 30000)
+        let loud = Tone.sine(1000, rate: 8000, count: 160, amplitude: 30000)
         loud.withUnsafeBufferPointer { bus.add($0) }
         loud.withUnsafeBufferPointer { bus.add($0) }
         var out = [Int16](repeating: 0, count: 160)
@@ -96,7 +97,7 @@ import Testing
         // The tones at 0 dBm0 each (together they already exceed full scale) over a 150 Hz hum at -6 dBFS:
         // the sum peaks near 62,000, almost twice full scale.
         let tones = try DTMFGenerator.samples(digits: "1793", configuration: .init(sampleRate: rate, levelDBm0: 0))
-        let hum = TestSupport.sine(frequency: 150, rate: rate, count: tones.count, amplitude: 16000)
+        let hum = Tone.sine(150, rate: rate, count: tones.count, amplitude: 16000)
         func mix(limiter: Bool) -> [Int16] {
             var bus = MixBus(frameSize: 160, limiter: limiter)
             var out: [Int16] = []

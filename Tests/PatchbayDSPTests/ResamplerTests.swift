@@ -1,5 +1,6 @@
 import Foundation
 import PatchbayDSP
+import PatchbayTestSupport
 import Testing
 
 /// docs/QUALITY.md's resampling figures, measured on real libspeexdsp output fed in 20 ms frames.
@@ -9,11 +10,11 @@ import Testing
 
     /// Amplitude of `frequency` in the steady part of the output (skipping the filter's start-up).
     static func outputAmplitude(frequency: Double, from: Int, to: Int, amplitude: Double = 16000) throws -> Double {
-        let input = TestSupport.sine(frequency: frequency, rate: from, count: from, amplitude: amplitude)
-        let out = try TestSupport.resample(input, from: from, to: to)
+        let input = Tone.sine(frequency, rate: from, count: from, amplitude: amplitude)
+        let out = try Fixtures.resample(input, from: from, to: to)
         // 0.5 s window starting 0.25 s in: an integer number of cycles for whole-Hz tones.
         let window = out[(to / 4)..<(to / 4 + to / 2)]
-        return TestSupport.amplitude(of: window, at: frequency, rate: to)
+        return Tone.amplitude(of: window, at: frequency, rate: to)
     }
 
     @Test("passband: 3.4 kHz within 0.1 dB on the 8 kHz side")
@@ -64,14 +65,14 @@ import Testing
         for (from, to) in [(8000, 16000), (8000, 24000), (8000, 48000), (16000, 24000), (16000, 48000), (24000, 48000)] {
             var worst = -300.0
             for f in [1000.0, 0.3 * Double(from), 0.4 * Double(from)] {
-                let input = TestSupport.sine(frequency: f.rounded(), rate: from, count: from)
-                let out = try TestSupport.resample(input, from: from, to: to)
+                let input = Tone.sine(f.rounded(), rate: from, count: from)
+                let out = try Fixtures.resample(input, from: from, to: to)
                 let window = out[(to / 4)..<(to / 4 + to / 2)]
                 // Images of f appear at k·from ± f; measure the strongest above the input band.
                 for k in 1...(to / from) {
                     for image in [Double(k * from) - f.rounded(), Double(k * from) + f.rounded()]
                     where image > 0.5 * Double(from) && image < 0.5 * Double(to) {
-                        worst = max(worst, 20 * log10(max(TestSupport.amplitude(of: window, at: image, rate: to), 1e-9) / 16000))
+                        worst = max(worst, 20 * log10(max(Tone.amplitude(of: window, at: image, rate: to), 1e-9) / 16000))
                     }
                 }
             }
@@ -82,18 +83,14 @@ import Testing
 
     @Test("1 kHz sine through 8k -> 16k -> 8k keeps SNR of at least 85 dB")
     func roundTripSNR() throws {
-        let input = TestSupport.sine(frequency: 1000, rate: 8000, count: 16000, amplitude: 20000)
-        let back = try TestSupport.resample(try TestSupport.resample(input, from: 8000, to: 16000), from: 16000, to: 8000)
+        let input = Tone.sine(1000, rate: 8000, count: 16000, amplitude: 20000)
+        let back = try Fixtures.resample(try Fixtures.resample(input, from: 8000, to: 16000), from: 16000, to: 8000)
         // Fit the 1 kHz sine (amplitude and phase) over a whole number of cycles; the rest is noise.
         let window = Array(back[4000..<12000])
-        var re = 0.0, im = 0.0
-        for (i, v) in window.enumerated() {
-            let w = 2 * .pi * 1000 * Double(i) / 8000
-            re += Double(v) * cos(w)
-            im += Double(v) * sin(w)
-        }
-        re *= 2 / Double(window.count)
-        im *= 2 / Double(window.count)
+        let bin = Tone.bin(window.map(Double.init), at: 1000, rate: 8000)
+        // The fit's cosine and sine weights (the bin's imaginary part is the negated sine correlation).
+        let re = bin.re * 2 / Double(window.count)
+        let im = -bin.im * 2 / Double(window.count)
         var signal = 0.0, noise = 0.0
         for (i, v) in window.enumerated() {
             let w = 2 * .pi * 1000 * Double(i) / 8000
@@ -125,10 +122,10 @@ import Testing
     func fileRates() throws {
         for from in [22050, 44100] {
             for to in [8000, 16000] {
-                let input = TestSupport.sine(frequency: 440, rate: from, count: from * 2)
-                let out = try TestSupport.resample(input, from: from, to: to)
+                let input = Tone.sine(440, rate: from, count: from * 2)
+                let out = try Fixtures.resample(input, from: from, to: to)
                 #expect(abs(out.count - 2 * to) <= 2, "\(from)->\(to): \(out.count)")
-                let a = TestSupport.amplitude(of: out[to / 2..<(to / 2 + to)], at: 440, rate: to)
+                let a = Tone.amplitude(of: out[to / 2..<(to / 2 + to)], at: 440, rate: to)
                 #expect(abs(20 * log10(a / 16000)) < 0.1)
             }
         }

@@ -10,9 +10,9 @@ import Testing
 final class EngineHarness {
     final class Transport: LegTransport, @unchecked Sendable {
         // @unchecked Sendable: the tests touch it from one task at a time.
-        var texts: [String] = []
+        var commands: [LegCommand] = []
         var closed: String?
-        func send(text: String) { texts.append(text) }
+        func send(_ command: LegCommand) { commands.append(command) }
         func close(reason: String) { closed = reason }
     }
 
@@ -113,11 +113,15 @@ final class EventLog: Sendable {
     private let store: Store
     private let collector: Task<Void, Never>
 
-    init(_ stream: AsyncStream<EngineEvent>) {
+    init(_ stream: EventSubscription) {
         let store = Store()
         self.store = store
         collector = Task {
-            for await event in stream { store.events.withLock { $0.append(event) } }
+            do {
+                for try await event in stream { store.events.withLock { $0.append(event) } }
+            } catch {
+                Issue.record("the test fell behind the engine's events: \(error)")
+            }
         }
     }
 

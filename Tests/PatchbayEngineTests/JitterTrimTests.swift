@@ -7,7 +7,7 @@ import Testing
 /// A leg's inbound queue gives back the delay a late frame added, once the surplus has lasted a second.
 @Suite struct JitterTrimTests {
     private final class Unconnected: LegTransport {
-        func send(text: String) {}
+        func send(_ command: LegCommand) {}
         func close(reason: String) {}
     }
 

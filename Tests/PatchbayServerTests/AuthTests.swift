@@ -2,7 +2,10 @@ import Crypto
 import Foundation
 import NIOCore
 import PatchbayServer
+import PatchbayVoiceAPI
 import Testing
+
+@testable import PatchbayServerTestSupport
 
 /// The upgrade's `Authorization`: a bearer JWT signed like the Voice API's (HS256), or a static token.
 @Suite struct AuthTests {

@@ -4,9 +4,11 @@ import NIOWebSocket
 import PatchbayDSP
 import PatchbayEngine
 import PatchbayServer
+import PatchbayTestSupport
 import Testing
 
 @testable import PatchbayBench
+@testable import PatchbayServerTestSupport
 
 /// Every kind of bad input, each sent while a healthy leg streams on the same gateway: the bad leg gets
 /// its documented answer, and the healthy leg never misses a frame.
@@ -22,7 +24,7 @@ import Testing
             try await peer.sendConnected(rate: 16000)
             let task = Task {
                 try await stream(peer, frames: frames, frameSamples: 320) { k in
-                    sine(440, amplitude: 5000, rate: 16000, count: 320, offset: 320 * k)
+                    Tone.sine(440, rate: 16000, count: 320, amplitude: 5000, offset: 320 * k)
                 }
             }
             return Bystander(peer: peer, task: task)
@@ -222,12 +224,4 @@ import Testing
         await drain.value
         try? await gateway.clients.shutdownGracefully()
     }
-}
-
-/// Reads `/metrics` and returns each unlabelled sample by name.
-func fetchMetrics(_ gateway: RunningGateway) async throws -> [String: Double] {
-    let response = try await rawHTTP(
-        port: gateway.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", group: gateway.clients)
-    let body = response.range(of: "\r\n\r\n").map { String(response[$0.upperBound...]) } ?? ""
-    return TargetCounters.samples(body)
 }

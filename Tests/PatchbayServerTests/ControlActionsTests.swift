@@ -5,21 +5,24 @@ import NIOHTTP1
 import PatchbayDSP
 import PatchbayEngine
 import PatchbayServer
+import PatchbayTestSupport
 import Testing
+
+@testable import PatchbayServerTestSupport
 
 /// The control API steering live legs over real https with real RS256 JWTs: mute, earmuff, hangup,
 /// stream, talk (espeak-ng), DTMF and transfer, heard by real websocket peers; and every kind of bad
 /// request.
 @Suite(.serialized) struct ControlActionsTests {
-    typealias Fixture = ControlAPITests.Fixture
+    typealias Fixture = ControlFixture
 
     /// How loud a 1 kHz tone `a` sends for 500 ms is in what `b` hears (100...400 ms into it).
     static func heard(_ b: TestPeer, from a: TestPeer) async throws -> Double {
         let before = b.receivedSamples.count
-        try await stream(a, frames: 25, frameSamples: 320) { sine(1000, amplitude: 8192, rate: 16000, count: 320, offset: 320 * $0) }
+        try await stream(a, frames: 25, frameSamples: 320) { Tone.sine(1000, rate: 16000, count: 320, amplitude: 8192, offset: 320 * $0) }
         let arrived = await eventually { b.receivedSamples.count >= before + 6400 }
         #expect(arrived)
-        return toneAmplitude(b.receivedSamples.dropFirst(before + 1600).prefix(4800), frequency: 1000, rate: 16000)
+        return Tone.amplitude(of: b.receivedSamples.dropFirst(before + 1600).prefix(4800), at: 1000, rate: 16000)
     }
 
     @Test("PUT mute, unmute, earmuff, unearmuff change what the legs hear (204); hangup closes the leg with 1000")
@@ -75,7 +78,7 @@ import Testing
         #expect(started == .ok && message["message"] as? String == "Stream started" && message["uuid"] as? String == id, "\(message)")
         var mark = peer.receivedSamples.count
         #expect(await eventually { peer.receivedSamples.count >= mark + 8000 })
-        let level = toneAmplitude(peer.receivedSamples.dropFirst(mark + 1600).prefix(4800), frequency: 1000, rate: 16000)
+        let level = Tone.amplitude(of: peer.receivedSamples.dropFirst(mark + 1600).prefix(4800), at: 1000, rate: 16000)
         #expect(abs(20 * log10(level / (16384 * pow(10, -0.5)))) < 1, "1 kHz at \(level)")
         let (stopped, stopMessage) = try await f.request(.DELETE, "/v1/calls/\(id)/stream", as: token)
         #expect(stopped == .ok && stopMessage["message"] as? String == "Stream stopped")
@@ -86,7 +89,7 @@ import Testing
         #expect(talking == .ok && talkMessage["message"] as? String == "Talk started", "\(talkMessage)")
         var talkDone = false
         var streamStopped = false
-        for await event in events {
+        for try await event in events {
             if case .playerFinished(_, .talk, let wasStopped) = event.kind, !wasStopped { talkDone = true }
             if case .playerFinished(_, .stream, true) = event.kind { streamStopped = true }
             if talkDone { break }
@@ -205,7 +208,7 @@ import Testing
             .PUT, "/v1/calls/\(aID)", body: #"{"action":"transfer","destination":{"type":"ncco","ncco":\#(ncco)}}"#, as: token)
         #expect(status == .noContent)
         var order: [String] = []
-        for await event in events where event.leg.uuidString.lowercased() == aID {
+        for try await event in events where event.leg.uuidString.lowercased() == aID {
             if case .playerFinished(_, .talk, false) = event.kind { order.append("talk done") }
             if case .transferred(let from) = event.kind {
                 order.append("moved from \(from) to \(event.conversation)")
@@ -233,7 +236,7 @@ import Testing
         let cue = f.tls.directory.appendingPathComponent("heard-the-digits")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../python/vonage_sdk_client.py")
         let run = Task {
-            await PythonPeerTests.python(
+            await ChildProcess.python(
                 [
                     script.standardizedFileURL.path, "--host", "127.0.0.1:\(f.gateway.port)", "--application-id", "app-1",
                     "--private-key", f.tls.directory.appendingPathComponent("app-1.key").path, "--steer", id,

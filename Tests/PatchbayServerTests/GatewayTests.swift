@@ -7,6 +7,8 @@ import PatchbayServer
 import PatchbayTestSupport
 import Testing
 
+@testable import PatchbayServerTestSupport
+
 @Suite(.serialized) struct GatewayTests {
     @Test("handshake, then one correctly sized frame per 20 ms", arguments: [8000, 16000, 24000])
     func frameSizes(rate: Int) async throws {
@@ -58,8 +60,12 @@ import Testing
         try await wide.sendConnected(rate: 16000, extra: #","conversation":"call-1""#)
         _ = await gateway.waitForLegs(2)
         // The narrowband leg says 1 kHz, the wideband leg says 2.5 kHz, both at -12 dBFS.
-        async let a: Void = stream(narrow, frames: 50, frameSamples: 160) { sine(1000, amplitude: 8192, rate: 8000, count: 160, offset: 160 * $0) }
-        async let b: Void = stream(wide, frames: 50, frameSamples: 320) { sine(2500, amplitude: 8192, rate: 16000, count: 320, offset: 320 * $0) }
+        async let a: Void = stream(narrow, frames: 50, frameSamples: 160) {
+            Tone.sine(1000, rate: 8000, count: 160, amplitude: 8192, offset: 160 * $0)
+        }
+        async let b: Void = stream(wide, frames: 50, frameSamples: 320) {
+            Tone.sine(2500, rate: 16000, count: 320, amplitude: 8192, offset: 320 * $0)
+        }
         _ = try await (a, b)
         let heardByWide = wide.receivedSamples
         let heardByNarrow = narrow.receivedSamples
@@ -70,10 +76,10 @@ import Testing
         let w = heardByWide.dropFirst(16000 * 300 / 1000).prefix(16000 * 400 / 1000)
         let n = heardByNarrow.dropFirst(8000 * 300 / 1000).prefix(8000 * 400 / 1000)
         #expect(w.count == 6400 && n.count == 3200)
-        let wideHearsNarrow = toneAmplitude(w, frequency: 1000, rate: 16000)
-        let wideHearsItself = toneAmplitude(w, frequency: 2500, rate: 16000)
-        let narrowHearsWide = toneAmplitude(n, frequency: 2500, rate: 8000)
-        let narrowHearsItself = toneAmplitude(n, frequency: 1000, rate: 8000)
+        let wideHearsNarrow = Tone.amplitude(of: w, at: 1000, rate: 16000)
+        let wideHearsItself = Tone.amplitude(of: w, at: 2500, rate: 16000)
+        let narrowHearsWide = Tone.amplitude(of: n, at: 2500, rate: 8000)
+        let narrowHearsItself = Tone.amplitude(of: n, at: 1000, rate: 8000)
         #expect(abs(20 * log10(wideHearsNarrow / 8192)) < 0.5, "wide hears 1 kHz at \(wideHearsNarrow)")
         #expect(abs(20 * log10(narrowHearsWide / 8192)) < 0.5, "narrow hears 2.5 kHz at \(narrowHearsWide)")
         // N-1: nobody hears themselves.
@@ -97,10 +103,10 @@ import Testing
             #expect(arrived, "\(peer.receivedSamples.count - before) samples after the talk")
             let samples = peer.receivedSamples.dropFirst(before)
             // 100...400 ms into the 500 ms of talk: clear of the edges and the path's delay.
-            return toneAmplitude(samples.dropFirst(1600).prefix(4800), frequency: 1000, rate: 16000)
+            return Tone.amplitude(of: samples.dropFirst(1600).prefix(4800), at: 1000, rate: 16000)
         }
         let talk: () async throws -> Void = {
-            try await stream(a, frames: 25, frameSamples: 320) { sine(1000, amplitude: 8192, rate: 16000, count: 320, offset: 320 * $0) }
+            try await stream(a, frames: 25, frameSamples: 320) { Tone.sine(1000, rate: 16000, count: 320, amplitude: 8192, offset: 320 * $0) }
         }
         let open = try await heard(b, during: talk)
         #expect(open > 7000, "b hears a at \(open)")
@@ -148,10 +154,10 @@ import Testing
         #expect(digits == "159#")
         // The music is there too, at level -0.6 (-12 dB) of the file's half scale.
         let tail = samples.dropFirst(16000 * 700 / 1000).prefix(3200)
-        let music1k = toneAmplitude(tail, frequency: 1000, rate: 16000)
+        let music1k = Tone.amplitude(of: tail, at: 1000, rate: 16000)
         #expect(abs(20 * log10(music1k / (16384 * pow(10, -0.6)))) < 1.0, "1 kHz at \(music1k)")
         var finished: [UUID: Bool] = [:]
-        for await event in events {
+        for try await event in events {
             if case .playerFinished(let id, _, let stopped) = event.kind { finished[id] = stopped }
             if case .legEnded = event.kind { break }
         }
@@ -178,7 +184,7 @@ import Testing
         await peer.close()
         var reported: [Character] = []
         var detected: [(Character, Int)] = []
-        for await event in events {
+        for try await event in events {
             switch event.kind {
             case .dtmf(let digit, let duration, _, let isDetected):
                 if isDetected { detected.append((digit, duration)) } else { reported.append(digit) }
@@ -217,7 +223,7 @@ import Testing
         try await peer.send(text: #"{"event":"websocket:notify","payload":{"mark":"after-greeting","n":1}}"#)
         await peer.close()
         var kinds: [EngineEvent.Kind] = []
-        for await event in events {
+        for try await event in events {
             if case .legEnded = event.kind { break }
             kinds.append(event.kind)
         }

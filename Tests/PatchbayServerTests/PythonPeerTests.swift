@@ -1,7 +1,10 @@
 import Foundation
 import PatchbayEngine
 import PatchbayServer
+import PatchbayTestSupport
 import Testing
+
+@testable import PatchbayServerTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -19,7 +22,7 @@ import Testing
 
     @Test("the Python peer's checks pass", arguments: ["echo", "conversation", "dtmf"])
     func scenario(_ scenario: String) async throws {
-        let python = await Self.python(["-c", "import websockets; print(websockets.__version__)"], timeout: .seconds(20))
+        let python = await ChildProcess.python(["-c", "import websockets; print(websockets.__version__)"], timeout: .seconds(20))
         guard python.status == 0 else {
             Issue.record(
                 """
@@ -35,7 +38,7 @@ import Testing
         // Collects events until the (first) leg ends; cancelled if that never comes.
         let collector = Task {
             var seen: [EngineEvent] = []
-            for await event in events {
+            for try await event in events {
                 seen.append(event)
                 if case .legEnded = event.kind { break }
             }
@@ -43,12 +46,12 @@ import Testing
         }
         var arguments = [Self.script.path, "--port", "\(gateway.port)", "--scenario", scenario]
         if scenario == "dtmf" { arguments += ["--digits", Self.dtmfDigits] }
-        let run = await Self.python(arguments, timeout: Self.scriptTimeout)
+        let run = await ChildProcess.python(arguments, timeout: Self.scriptTimeout)
         let watchdog = Task {
             try? await Task.sleep(for: .seconds(20))  // a deadline for the leg's end, not a wait
             collector.cancel()
         }
-        let seen = await collector.value
+        let seen = (try? await collector.value) ?? []
         watchdog.cancel()
         let metrics = try await fetchMetrics(gateway)
         let (framesIn, framesRejected) = (Int(metrics["patchbay_frames_in_total"] ?? -1), Int(metrics["patchbay_frames_rejected_total"] ?? -1))
@@ -87,56 +90,4 @@ import Testing
     }
 
     /// The result of running python3.
-    struct Run: Sendable {
-        var status: Int32
-        var output: String
-        var timedOut: Bool
-    }
-
-    /// Runs `python3 arguments` (python3 found on PATH, as scripts/setup finds it) with its stdout and
-    /// stderr going to one file, with `environment` added to the test's own; kills it after `timeout`.
-    static func python(_ arguments: [String], environment extra: [String: String] = [:], timeout: Duration) async -> Run {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("patchbay-python-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outputURL = directory.appendingPathComponent("output")
-        let process = Process()
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-            // A file, not a pipe: the child can never block on a full pipe.
-            let output = try FileHandle(forWritingTo: outputURL)
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3"] + arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["PYTHONUNBUFFERED"] = "1"
-            environment["PYTHONDONTWRITEBYTECODE"] = "1"
-            environment.merge(extra) { $1 }
-            process.environment = environment
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            try output.close()
-        } catch {
-            return Run(status: -1, output: "could not start python3: \(error)", timedOut: false)
-        }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while process.isRunning, clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        var timedOut = false
-        if process.isRunning {
-            timedOut = true
-            process.terminate()
-            let grace = clock.now + .seconds(2)
-            while process.isRunning, clock.now < grace {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            if process.isRunning { _ = kill(process.processIdentifier, SIGKILL) }
-        }
-        process.waitUntilExit()
-        let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        return Run(status: process.terminationStatus, output: text, timedOut: timedOut)
-    }
 }

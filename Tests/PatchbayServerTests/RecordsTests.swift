@@ -3,9 +3,11 @@ import NIOPosix
 import PatchbayEngine
 import PatchbayRecords
 import PatchbayServer
+import PatchbayVoiceAPI
 import Testing
 
 @testable import PatchbayBench
+@testable import PatchbayServerTestSupport
 
 /// Every leg is a call record in the gateway's database: written as the leg goes, kept across a restart.
 @Suite struct RecordsTests {

@@ -7,6 +7,8 @@ import PatchbayTestSupport
 import Synchronization
 import Testing
 
+@testable import PatchbayServerTestSupport
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -15,69 +17,18 @@ import Testing
 @Suite struct ServeProcessTests {
     static let binary = Fixtures.patchbayBinary
 
-    /// A `patchbay` child process with its output going to files in its own temporary directory.
-    final class Child: Sendable {
-        let process: Process
-        let directory: URL
-        var stdoutURL: URL { directory.appendingPathComponent("stdout") }
-        var stderrURL: URL { directory.appendingPathComponent("stderr") }
-
-        init(_ arguments: [String], environment: [String: String] = [:], directory: URL) throws {
-            self.directory = directory
-            let p = Process()
-            p.executableURL = ServeProcessTests.binary
-            p.arguments = arguments
-            // The test's own environment, without any PATCHBAY_ setting that would change the result.
-            var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PATCHBAY_") }
-            env.merge(environment) { $1 }
-            p.environment = env
-            // Its own folder as the working directory: the call records' default database goes there.
-            p.currentDirectoryURL = directory
-            // Files, not pipes: a chatty child can never block on a full pipe.
-            _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("stdout").path, contents: nil)
-            _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("stderr").path, contents: nil)
-            let out = try FileHandle(forWritingTo: directory.appendingPathComponent("stdout"))
-            let err = try FileHandle(forWritingTo: directory.appendingPathComponent("stderr"))
-            p.standardOutput = out
-            p.standardError = err
-            process = p
-            try p.run()
-            // The child has its own descriptors now.
-            try out.close()
-            try err.close()
-        }
-
-        var pid: pid_t { process.processIdentifier }
-        var isRunning: Bool { process.isRunning }
-        var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
-        var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
-
-        /// Waits for the process to exit; false if it is still running after `timeout`.
-        func waitForExit(timeout: Duration) async -> Bool {
-            await eventually(timeout: timeout) { !self.process.isRunning }
-        }
-
-        /// Kills the process if it is still running (a failed test must not leave it behind).
-        func kill() {
-            if process.isRunning {
-                _ = Glibc.kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
-        }
+    /// A `patchbay` child process: the test's own environment without any PATCHBAY_ setting that would
+    /// change the result, and `directory` as its working directory (the call records' default database
+    /// goes there).
+    static func launch(_ arguments: [String], environment: [String: String] = [:], directory: URL) throws -> ChildProcess {
+        try ChildProcess(
+            binary, arguments, environment: environment, inherit: { !$0.hasPrefix("PATCHBAY_") }, workingDirectory: directory)
     }
 
     static func temporaryDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("patchbay-serve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
-    }
-
-    /// A loopback port nothing listens on right now: bind port 0, read the port back, close.
-    static func freePort(group: any EventLoopGroup) async throws -> Int {
-        let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
     }
 
     static func writeConfig(_ json: String, in dir: URL) throws -> String {
@@ -110,12 +61,12 @@ import Testing
     /// Retries on a fresh port should another process take the chosen one before the child binds it.
     static func startServer(
         config: (Int) -> String, in dir: URL, group: any EventLoopGroup
-    ) async throws -> (child: Child, port: Int) {
+    ) async throws -> (child: ChildProcess, port: Int) {
         var lastFailure = ""
         for _ in 0..<3 {
             let port = try await freePort(group: group)
             let path = try writeConfig(config(port), in: dir)
-            let child = try Child(["serve", "--config", path], directory: dir)
+            let child = try launch(["serve", "--config", path], directory: dir)
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(30)
             var lastAnswer = "nothing yet"
@@ -243,8 +194,8 @@ import Testing
     }
 
     /// Runs `patchbay` to completion (it must exit within `timeout`).
-    static func run(_ arguments: [String], environment: [String: String] = [:], in dir: URL) async throws -> Child {
-        let child = try Child(arguments, environment: environment, directory: dir)
+    static func run(_ arguments: [String], environment: [String: String] = [:], in dir: URL) async throws -> ChildProcess {
+        let child = try launch(arguments, environment: environment, directory: dir)
         if !(await child.waitForExit(timeout: .seconds(30))) {
             child.kill()
             Issue.record("patchbay \(arguments) did not exit within 30 s")

@@ -5,7 +5,10 @@ import NIOPosix
 import PatchbayDSP
 import PatchbayEngine
 import PatchbayServer
+import PatchbayTestSupport
 import Testing
+
+@testable import PatchbayServerTestSupport
 
 /// Stream players fed over real HTTP: the fetch, its limits, and the audio the far side hears.
 @Suite(.serialized) struct StreamTests {
@@ -38,7 +41,7 @@ import Testing
         #expect(await eventually { peer.receivedSamples.count >= start + 8000 * 400 / 1000 })
         let heard = peer.receivedSamples.dropFirst(start + 8000 / 10).prefix(8000 / 5)
         // The fixtures are a 1 kHz sine at half scale.
-        let amplitude = toneAmplitude(heard, frequency: 1000, rate: 8000)
+        let amplitude = Tone.amplitude(of: heard, at: 1000, rate: 8000)
         #expect(abs(20 * log10(amplitude / 16384)) < 0.5, "1 kHz at \(amplitude)")
         await peer.close()
         await http.stop()
@@ -57,7 +60,7 @@ import Testing
         #expect(await eventually { peer.receivedSamples.count >= 16000 * 600 / 1000 })
         let heard = peer.receivedSamples.dropFirst(16000 * 3 / 10).prefix(16000 / 5)
         // Half scale, 10 dB down (level -0.5).
-        let amplitude = toneAmplitude(heard, frequency: 1000, rate: 16000)
+        let amplitude = Tone.amplitude(of: heard, at: 1000, rate: 16000)
         #expect(abs(20 * log10(amplitude / 16384) + 10) < 0.5, "1 kHz at \(amplitude)")
 
         // More legs on the route: the stream was fetched once for 16 kHz and once for 8 kHz, and every
@@ -70,7 +73,7 @@ import Testing
         }
         for (p, rate) in zip(more, [16000, 8000, 16000, 8000]) {
             #expect(await eventually { p.receivedSamples.count >= rate * 600 / 1000 })
-            let tone = toneAmplitude(p.receivedSamples.dropFirst(rate * 3 / 10).prefix(rate / 5), frequency: 1000, rate: rate)
+            let tone = Tone.amplitude(of: p.receivedSamples.dropFirst(rate * 3 / 10).prefix(rate / 5), at: 1000, rate: rate)
             #expect(abs(20 * log10(tone / 16384) + 10) < 0.5, "\(rate) Hz leg: 1 kHz at \(tone)")
         }
         #expect(http.requests.filter { $0 == "/sine.wav" }.count == 2, "\(http.requests)")
@@ -124,7 +127,7 @@ import Testing
     @Test("a server that never answers times out at the fetch limit")
     func timeout() async throws {
         let http = try await TestHTTPServer(routes: try Self.routes(), group: .singletonMultiThreadedEventLoopGroup)
-        let fetcher = StreamFetcher(limits: .init(timeout: .milliseconds(300)))
+        let fetcher = StreamFetcher(limits: .init(timeout: .milliseconds(300)), group: MultiThreadedEventLoopGroup.singleton)
         let clock = ContinuousClock()
         let started = clock.now
         await #expect(throws: StreamFetchError.timedOut(limit: .milliseconds(300))) { try await fetcher.fetch(http.url("/slow")) }

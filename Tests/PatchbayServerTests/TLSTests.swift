@@ -2,73 +2,16 @@ import Foundation
 import NIOCore
 import NIOPosix
 import PatchbayServer
+import PatchbayVoiceAPI
 import Testing
+
+@testable import PatchbayServerTestSupport
 
 /// The gateway with `tls` configured: wss works end to end, plain ws is refused, and a certificate
 /// that cannot be loaded is a clear configuration error.
 ///
 /// The certificate is made at test time with the `openssl` command (Debian package `openssl`).
 @Suite struct TLSTests {
-    /// A self-signed certificate and its key, in a temporary directory.
-    struct SelfSigned {
-        let directory: URL
-        var certificate: String { directory.appendingPathComponent("cert.pem").path }
-        var privateKey: String { directory.appendingPathComponent("key.pem").path }
-
-        static let openssl: URL? = ["/usr/bin/openssl", "/usr/local/bin/openssl", "/bin/openssl"]
-            .map { URL(fileURLWithPath: $0) }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-
-        static func make() async throws -> SelfSigned {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("patchbay-tls-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let made = SelfSigned(directory: dir)
-            try await run(
-                [
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", made.privateKey, "-out", made.certificate, "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                ], in: dir)
-            guard FileManager.default.fileExists(atPath: made.certificate), FileManager.default.fileExists(atPath: made.privateKey) else {
-                Issue.record("openssl made no certificate")
-                throw MissingOpenSSL()
-            }
-            return made
-        }
-
-        /// Runs the `openssl` command with `arguments` in `dir`; a failure is recorded with its output.
-        static func run(_ arguments: [String], in dir: URL) async throws {
-            guard let openssl else {
-                Issue.record("the openssl command is needed: apt-get install openssl")
-                throw MissingOpenSSL()
-            }
-            let p = Process()
-            p.executableURL = openssl
-            p.arguments = arguments
-            let log = dir.appendingPathComponent("openssl-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            p.standardOutput = handle
-            p.standardError = handle
-            try p.run()
-            // Polled, not `waitUntilExit()`: a blocked wait would hold a thread the other tests' async
-            // code needs.
-            while p.isRunning { try await Task.sleep(for: .milliseconds(10)) }
-            p.waitUntilExit()  // it has exited: this only collects the status
-            try handle.close()
-            guard p.terminationStatus == 0 else {
-                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                Issue.record("openssl \(arguments.first ?? "") failed (\(p.terminationStatus)): \(output)")
-                throw MissingOpenSSL()
-            }
-        }
-
-        func remove() {
-            try? FileManager.default.removeItem(at: directory)
-        }
-    }
-
-    struct MissingOpenSSL: Error {}
 
     @Test("echo over wss is bit-exact, and a plain ws client is refused on the TLS port")
     func wssEcho() async throws {

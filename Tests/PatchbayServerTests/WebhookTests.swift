@@ -4,10 +4,12 @@ import NIOCore
 import PatchbayServer
 import Testing
 
+@testable import PatchbayServerTestSupport
+
 /// Signed event webhooks, received by a real HTTP server in Python that verifies every signature with
 /// the Vonage SDK's own check (HS256) and the `payload_hash` itself, as an application must.
 @Suite(.serialized) struct WebhookTests {
-    typealias Fixture = ControlAPITests.Fixture
+    typealias Fixture = ControlFixture
     static let secret = "a-signature-secret-of-32-bytes-or-more"
 
     /// A gateway whose app-1 sends its events to `receiver`.

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayVoiceAPI
 
 /// JSON text from the control API's answers and events (`[String: Any]` trees of `String`, `Bool`,
 /// `Int`, `Double`, arrays, objects, `JSONValue` and `NSNull`), written directly: `JSONSerialization`

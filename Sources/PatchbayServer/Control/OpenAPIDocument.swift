@@ -1,5 +1,6 @@
 import Foundation
 import PatchbaySpeech
+import PatchbayVoiceAPI
 
 /// The OpenAPI 3 document of the control API as Patchbay implements it, served at `/v1/openapi.json`
 /// (without authentication, so tools can read it) and checked against the running server in the tests.
@@ -76,13 +77,13 @@ enum OpenAPIDocument {
         ]
         let streamURL: [String: Any] = [
             "type": "array", "minItems": 1, "maxItems": 1,
-            "items": ["type": "string", "maxLength": 2048, "pattern": RequestBody.urlPattern(schemes: "https?")],
+            "items": ["type": "string", "maxLength": 2048, "pattern": FieldReader.urlPattern(schemes: "https?")],
         ]
         let endpoint: [String: Any] = [
             "type": "object", "required": ["type", "uri"],
             "properties": [
                 "type": ["type": "string", "enum": ["websocket"]],
-                "uri": ["type": "string", "maxLength": 2048, "pattern": RequestBody.urlPattern(schemes: "wss?")],
+                "uri": ["type": "string", "maxLength": 2048, "pattern": FieldReader.urlPattern(schemes: "wss?")],
                 "content-type": ["type": "string", "enum": ["audio/l16;rate=8000", "audio/l16;rate=16000", "audio/l16;rate=24000"]],
                 "headers": [
                     "type": "object", "maxProperties": 8, "description": "Sent in websocket:connected (not event or content-type)",
