@@ -202,7 +202,7 @@ let package = Package(
         // conformance
         .testTarget(
             name: "PatchbayConformanceTests",
-            dependencies: ["PatchbayDSP", "PatchbayEngine", "PatchbayTestSupport"],
+            dependencies: ["PatchbayDSP", "PatchbayEngine", "PatchbayCodecs", "PatchbayTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayCLITests",
