@@ -180,6 +180,7 @@ let package = Package(
             dependencies: [
                 "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayTestSupport", "PatchbayVoiceAPI",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings),
         .testTarget(
@@ -196,7 +197,12 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbayServerUnitTests",
-            dependencies: ["PatchbayServer", "PatchbayVoiceAPI", "PatchbayEngine", "PatchbayRecords", "PatchbayTestSupport"],
+            dependencies: [
+                "PatchbayServer", "PatchbayVoiceAPI", "PatchbayEngine", "PatchbayRecords", "PatchbayTestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings),
 
         // conformance
