@@ -1,5 +1,9 @@
 /// A service's audio on its way into the service's leg: the playout buffer (`Playout`), released one
-/// 20 ms frame at a time on Patchbay's own clock, never faster than real time (`DirectPacer`).
+/// 20 ms frame at a time on a strict schedule of Patchbay's own clock: never faster than real time, and
+/// never ahead of the schedule (a release that comes late is followed sooner, so the average stays
+/// 20 ms, but only one frame a period goes unless it fell a whole period behind). The listener's own
+/// direct-route pacing then always has a frame of credit in hand, so a frame that reaches it a few
+/// milliseconds late is never held for the next tick.
 ///
 /// Once the service's audio has begun, a frame leaves every 20 ms whatever the service does: when nothing
 /// is queued, silence — at once, for here it is known that nothing is coming, unlike a caller's frame that
@@ -14,8 +18,13 @@ public struct PacedPlayout: Sendable {
     /// A partial last frame is played (zero-padded) once no audio has come for this long.
     public static let partialFrameWait: Int64 = 40_000_000
 
+    public static let period: Int64 = 20_000_000
+    /// A release this early against the schedule still goes (timers jitter).
+    public static let tolerance: Int64 = 2_000_000
+
     public private(set) var playout: Playout
-    private var pacer = DirectPacer()
+    /// When the next frame is due (nil: at once — before the first frame, or when nothing has flowed).
+    private var due: Int64?
     /// When the service's audio last came.
     public private(set) var lastAudio: Int64 = 0
     /// When a frame of the service's own audio was last released (nil before the first).
@@ -59,20 +68,22 @@ public struct PacedPlayout: Sendable {
     public mutating func release(
         at now: Int64, into frame: UnsafeMutableRawBufferPointer, _ deliver: (_ silence: Bool) -> Void
     ) -> Int64? {
-        while pacer.maySend(at: now) {
+        while due.map({ now >= $0 - Self.tolerance }) ?? true {
             let stale = now - lastAudio >= Self.partialFrameWait
             if playout.takeFrame(into: frame, padding: stale) {
-                pacer.sent(at: now, silence: false)
                 lastAudioReleased = now
                 deliver(false)
             } else if started {
                 frame.initializeMemory(as: UInt8.self, repeating: 0)
-                pacer.sent(at: now, silence: false)
                 deliver(true)
             } else {
                 break
             }
+            // The next one a period after this one's due time; a schedule more than a period behind starts
+            // again from now (no burst to catch up).
+            let next = (due ?? now) + Self.period
+            due = next < now ? now + Self.period : next
         }
-        return started ? pacer.nextAllowed(at: now) : nil
+        return started ? due : nil
     }
 }

@@ -20,6 +20,11 @@ final class TestPeer: Sendable {
     final class Inbox: Sendable {
         private struct State {
             var binary: [[UInt8]] = []
+            /// When each binary frame arrived (uptime nanoseconds).
+            var arrivals: [UInt64] = []
+            /// Binary frames with a sample that is not zero, and frames since the last of them.
+            var audible = 0
+            var sinceAudible = 0
             var text: [String] = []
             var pings = 0
             var closeCode: WebSocketErrorCode?
@@ -31,7 +36,16 @@ final class TestPeer: Sendable {
             var data = frame.data
             state.withLock { s in
                 switch frame.opcode {
-                case .binary: s.binary.append(data.readBytes(length: data.readableBytes) ?? [])
+                case .binary:
+                    let bytes = data.readBytes(length: data.readableBytes) ?? []
+                    s.binary.append(bytes)
+                    s.arrivals.append(DispatchTime.now().uptimeNanoseconds)
+                    if bytes.contains(where: { $0 != 0 }) {
+                        s.audible += 1
+                        s.sinceAudible = 0
+                    } else {
+                        s.sinceAudible += 1
+                    }
                 case .text: s.text.append(data.readString(length: data.readableBytes) ?? "")
                 case .ping: s.pings += 1
                 case .connectionClose:
@@ -43,6 +57,11 @@ final class TestPeer: Sendable {
         }
 
         var binary: [[UInt8]] { state.withLock { $0.binary } }
+        /// Binary frames that were not digital silence, and frames since the last of them (cheap to poll:
+        /// nothing is copied).
+        var audibleFrames: (count: Int, since: Int) { state.withLock { ($0.audible, $0.sinceAudible) } }
+        /// The binary frames with when each arrived (uptime nanoseconds).
+        var timedBinary: [(frame: [UInt8], at: UInt64)] { state.withLock { Array(zip($0.binary, $0.arrivals)) } }
         var text: [String] { state.withLock { $0.text } }
         var pings: Int { state.withLock { $0.pings } }
         var closeCode: WebSocketErrorCode? { state.withLock { $0.closeCode } }

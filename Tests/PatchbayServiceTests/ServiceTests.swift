@@ -156,6 +156,36 @@ import Testing
         await gateway.stop()
     }
 
+    @Test("a service that answers in one message and then goes quiet: the caller hears a frame every 20 ms, through the answer and after it")
+    func noHoleAfterAnAnswer() async throws {
+        // 3 s of audio in one message, then nothing (as Vonage's audio-connector server SDK answers).
+        let service = try await ScriptedService.python(["--mode", "burst", "--seconds", "3"])
+        defer { service.stop() }
+        let gateway = try await Self.gateway([Self.endpoint(service)])
+        let caller = try await gateway.connect("/ai")
+        try await caller.sendConnected(rate: 16000)
+        // The whole answer, then two seconds of the quiet after it. Polled cheaply: a poll that analysed
+        // every frame would take the CPU the gateway's timing is measured on.
+        let heard = await eventually { caller.received.audibleFrames.count >= 150 && caller.received.audibleFrames.since >= 100 }
+        let timed = caller.received.timedBinary
+        #expect(heard, "heard \(caller.received.audibleFrames): the answer, and frames after it")
+        #expect(Self.toneFrames(caller, rate: 16000) >= 148, "\(Self.toneFrames(caller, rate: 16000)) frames of the answer's tone")
+        let start = try #require(timed.firstIndex { $0.frame.contains { $0 != 0 } })
+        let stretch = timed[start...]
+        var gaps: [(frame: Int, milliseconds: Double)] = []
+        for (i, (previous, next)) in zip(stretch, stretch.dropFirst()).enumerated() {
+            gaps.append((i + 1, Double(next.at - previous.at) / 1e6))
+        }
+        let longest = gaps.max { $0.milliseconds < $1.milliseconds }
+        let late = gaps.filter { $0.milliseconds >= 25 }
+        print(
+            "answer and quiet: \(stretch.count) frames, longest gap \(longest.map { String(format: "%.1f ms at frame %d", $0.milliseconds, $0.frame) } ?? "-")"
+        )
+        #expect(late.isEmpty, "gaps of 25 ms or more (frame, ms) from the answer's first frame: \(late.map { ($0.frame, Int($0.milliseconds)) })")
+        await caller.close()
+        await gateway.stop()
+    }
+
     @Test("clear drops the queued audio at once: the pending notify and websocket:cleared come back, the caller stops hearing it")
     func clear() async throws {
         let service = try await ScriptedService.python(["--mode", "clear"])
