@@ -196,7 +196,10 @@ final class ServiceLeg {
                 "the service sent more audio than the playout buffer holds: dropped",
                 ["bytes": "\(dropped)", "buffer_frames": "\(playout.playout.capacityBytes / playout.frameBytes)"])
         }
-        releaseDue()
+        // A release already scheduled plays it at its time (nothing may go before the schedule): only
+        // without one (the first audio) is it released now. Rescheduling at every message would cost a
+        // timer's allocations per frame for nothing.
+        if release == nil { releaseDue() }
     }
 
     /// Plays what is due: every frame the playout lets go now goes into the leg (as a caller's frame would

@@ -91,6 +91,13 @@ public struct ServiceDialect: Sendable {
         public var chunkBytes: Int
         /// Frames of digital silence go too (false: only audio).
         public var sendsSilence: Bool
+
+        public init(encoding: Encoding, envelope: Envelope, chunkBytes: Int, sendsSilence: Bool) {
+            self.encoding = encoding
+            self.envelope = envelope
+            self.chunkBytes = chunkBytes
+            self.sendsSilence = sendsSilence
+        }
     }
 
     private enum Storage: Sendable {

@@ -251,7 +251,7 @@ public struct WebSocketEndpoint: Sendable, Equatable, Codable {
         }
         switch authorization?.type {
         case .custom?:
-            guard let value = authorization?.value, !value.isEmpty, !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
+            guard let value = authorization?.value, !value.isEmpty, !value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) else {
                 throw ConfigurationError("\(place).authorization.value must be a non-empty header value for type custom")
             }
         case .vonage?:

@@ -5,9 +5,34 @@
 // "*-Tick-50-calls" reports one 20 ms period per iteration (scalingFactor .one). The allocation-slope pairs
 // run 1 and 10 periods per iteration; equal malloc counts mean the media path allocates nothing
 // (package-benchmark's counter has a constant per-iteration overhead, see DSP.swift).
+//
+// "ServicePlayout-*" release a service's playout kept 60 s deep (16 kHz: 1.9 MB queued, another second
+// appended every 50 frames, as a service that sends whole prompts does): equal malloc counts for 1 and 50
+// frames per iteration mean releasing and appending copy nothing.
 import Benchmark
 import PatchbayBenchSupport
 import PatchbayEngine
+
+/// A service leg's playout as its driver holds it: in a class, mutated in place.
+final class DeepPlayout {
+    var playout = PacedPlayout(frameBytes: 640, capacityFrames: 3072)
+    var now: Int64 = 1_000_000_000
+    var frame = [UInt8](repeating: 0, count: 640)
+    let second = [UInt8](repeating: 1, count: 32_000)
+    var released = 0
+
+    init() {
+        for _ in 0..<60 { second.withUnsafeBytes { _ = playout.append($0, at: now) } }
+    }
+
+    func run(frames: Int) {
+        for _ in 0..<frames {
+            now += 20_000_000
+            if released % 50 == 0 { second.withUnsafeBytes { _ = playout.append($0, at: now) } }
+            _ = frame.withUnsafeMutableBytes { raw in playout.release(at: now, into: raw) { _ in released += 1 } }
+        }
+    }
+}
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -50,6 +75,16 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(load.samplesOut)
         } setup: {
             EngineTickLoad(calls: 5, route: route, fixture: fixture)
+        }
+    }
+
+    for frames in [1, 50] {
+        Benchmark("ServicePlayout-AllocationSlope-\(frames)-frames-per-iteration") { benchmark, deep in
+            benchmark.startMeasurement()
+            deep.run(frames: frames)
+            blackHole(deep.released)
+        } setup: {
+            DeepPlayout()
         }
     }
 }
