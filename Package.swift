@@ -11,7 +11,7 @@ let strictSettings: [SwiftSetting] = [
 /// What the tests of a running gateway link against.
 let serverTestDependencies: [Target.Dependency] = [
     "PatchbayServer", "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayBench", "PatchbayWebSocketClient",
-    "PatchbayRecords", "PatchbayVoiceAPI", "PatchbayTestSupport",
+    "PatchbayRecords", "PatchbayVoiceAPI", "PatchbayConfiguration", "PatchbayAuth", "PatchbayTestSupport",
     .product(name: "NIOCore", package: "swift-nio"),
     .product(name: "NIOPosix", package: "swift-nio"),
     .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -35,6 +35,8 @@ let package = Package(
         .library(name: "PatchbayRecords", targets: ["PatchbayRecords"]),
         .library(name: "PatchbaySpeech", targets: ["PatchbaySpeech"]),
         .library(name: "PatchbayVoiceAPI", targets: ["PatchbayVoiceAPI"]),
+        .library(name: "PatchbayConfiguration", targets: ["PatchbayConfiguration"]),
+        .library(name: "PatchbayAuth", targets: ["PatchbayAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -78,6 +80,22 @@ let package = Package(
         .target(
             name: "PatchbayVoiceAPI",
             swiftSettings: strictSettings),
+        // The gateway's configuration: its types (their CodingKeys are the file's keys), the file, the
+        // environment and validation. Values only: what reads a configuration needs nothing else.
+        .target(
+            name: "PatchbayConfiguration",
+            dependencies: ["PatchbayVoiceAPI"],
+            swiftSettings: strictSettings),
+        // Tokens: the Voice API's HS256 JWTs (upgrades, webhooks, a service's vonage authorization) and the
+        // control API's RS256 application JWTs (jwt-kit).
+        .target(
+            name: "PatchbayAuth",
+            dependencies: [
+                "PatchbayVoiceAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: strictSettings),
         .target(
             name: "PatchbayEngine",
             dependencies: [
@@ -90,7 +108,7 @@ let package = Package(
             name: "PatchbayServer",
             dependencies: [
                 "PatchbayEngine", "PatchbayDSP", "PatchbayCodecs", "PatchbayWebSocketClient", "PatchbayRecords",
-                "PatchbaySpeech", "PatchbayVoiceAPI",
+                "PatchbaySpeech", "PatchbayVoiceAPI", "PatchbayConfiguration", "PatchbayAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -143,6 +161,7 @@ let package = Package(
             name: "patchbay",
             dependencies: [
                 "PatchbayDSP", "PatchbayCodecs", "PatchbayEngine", "PatchbayServer", "PatchbayBench", "PatchbayVoiceAPI",
+                "PatchbayConfiguration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -198,7 +217,8 @@ let package = Package(
         .testTarget(
             name: "PatchbayServerUnitTests",
             dependencies: [
-                "PatchbayServer", "PatchbayVoiceAPI", "PatchbayEngine", "PatchbayRecords", "PatchbayTestSupport",
+                "PatchbayServer", "PatchbayVoiceAPI", "PatchbayConfiguration", "PatchbayAuth", "PatchbayEngine", "PatchbayRecords",
+                "PatchbayTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,7 +3,9 @@ public import Logging
 public import NIOCore
 import NIOPosix
 import NIOSSL
+import PatchbayAuth
 import PatchbayCodecs
+public import PatchbayConfiguration
 public import PatchbayDSP
 public import PatchbayEngine
 public import PatchbayRecords
@@ -135,7 +137,9 @@ public final class GatewayServer: Sendable {
                     allowedWebSocketHosts: HostPatterns(configuration.api.allowedWebSocketHosts), jwtSecret: configuration.auth.jwtSecret,
                     maximumTalkCharacters: SpeechSynthesizer.maximumTextCharacters, voice: CallMedia.voice)
                 api = ControlAPI(
-                    auth: try await ApplicationAuth.load(configuration.api.applications), store: records.store, steering: steering,
+                    auth: try await ApplicationAuth.load(
+                        configuration.api.applications.map { .init(applicationID: $0.applicationID, publicKey: $0.publicKey) }), store: records.store,
+                    steering: steering,
                     rules: rules, requestsPerSecond: configuration.api.requestsPerSecond, logger: logger)
             }
         }

@@ -4,6 +4,7 @@ import JWTKit
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import PatchbayConfiguration
 import PatchbayServer
 import Testing
 

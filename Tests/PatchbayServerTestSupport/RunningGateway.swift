@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import PatchbayConfiguration
 import PatchbayDSP
 import PatchbayEngine
 import PatchbayServer

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOCore
+import PatchbayConfiguration
 import PatchbayServer
 import PatchbayVoiceAPI
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOWebSocket
+import PatchbayConfiguration
 import PatchbayDSP
 import PatchbayEngine
 import PatchbayServer

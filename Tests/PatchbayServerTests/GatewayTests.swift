@@ -171,8 +171,9 @@ import Testing
         let events = gateway.server.engine.events.subscribe()
         let peer = try await gateway.connect("/socket")
         try await peer.sendConnected(rate: 8000)
-        _ = await gateway.waitForLegs(1)
+        let leg = try #require(await gateway.waitForLegs(1).first)
         try await peer.send(text: #"{"event":"websocket:dtmf","digit":"7","duration":260}"#)
+        let concealedBefore = leg.framesConcealed.value
         let tones = try DTMFGenerator.samples(digits: "42", configuration: .init(sampleRate: 8000))
         let frames = (tones.count + 159) / 160 + 10
         try await stream(peer, frames: frames, frameSamples: 160) { k in
@@ -181,6 +182,9 @@ import Testing
             let chunk = Array(tones[start..<min(start + 160, tones.count)])
             return chunk + [Int16](repeating: 0, count: 160 - chunk.count)
         }
+        // A frame of the tones that came too late for its tick (a loaded machine) was concealed: silence
+        // in the tone, which then measures up to a frame shorter.
+        let concealed = leg.framesConcealed.value - concealedBefore
         await peer.close()
         var reported: [Character] = []
         var detected: [(Character, Int)] = []
@@ -198,7 +202,8 @@ import Testing
         await gateway.stop()
         #expect(reported == ["7"])
         #expect(detected.map(\.0) == ["4", "2"])
-        #expect(detected.allSatisfy { abs($0.1 - 100) <= 5 }, "\(detected)")
+        let tolerance = concealed == 0 ? 5 : 25
+        #expect(detected.allSatisfy { abs($0.1 - 100) <= tolerance }, "\(detected), \(concealed) frames concealed")
     }
 
     @Test("clear and notify go to the peer; its cleared and notify answers come back as events")

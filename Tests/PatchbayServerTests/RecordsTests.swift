@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import PatchbayConfiguration
 import PatchbayEngine
 import PatchbayRecords
 import PatchbayServer

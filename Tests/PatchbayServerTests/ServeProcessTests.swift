@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+import PatchbayConfiguration
 import PatchbayServer
 import PatchbayTestSupport
 import Synchronization

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import PatchbayConfiguration
 import PatchbayServer
 import PatchbayVoiceAPI
 import Testing

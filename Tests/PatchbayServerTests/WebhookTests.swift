@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import PatchbayConfiguration
 import PatchbayServer
 import Testing
 

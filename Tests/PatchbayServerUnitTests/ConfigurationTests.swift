@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayConfiguration
 import PatchbayServer
 import PatchbayVoiceAPI
 import Testing

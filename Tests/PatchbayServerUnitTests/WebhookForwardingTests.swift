@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MetricsTestKit
 import NIOPosix
+import PatchbayConfiguration
 import PatchbayEngine
 import PatchbayRecords
 import Testing

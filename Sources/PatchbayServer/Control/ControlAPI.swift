@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOHTTP1
+import PatchbayAuth
 import PatchbayRecords
 import PatchbayVoiceAPI
 
@@ -53,7 +54,7 @@ final class ControlAPI: Sendable {
         let application: String
         switch await auth.authenticate(authorization) {
         case .success(let id): application = id
-        case .failure(let error): return APIResponse(error)
+        case .failure(let refusal): return APIResponse(.unauthorized(refusal.description))
         }
         if let wait = limiter.take(application) {
             var response = APIResponse(

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayConfiguration
 import PatchbayEngine
 import PatchbayRecords
 import PatchbayVoiceAPI

@@ -4,6 +4,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import PatchbayAuth
+import PatchbayConfiguration
 import PatchbayEngine
 import PatchbayRecords
 import PatchbayVoiceAPI

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOWebSocket
+import PatchbayConfiguration
 import PatchbayDSP
 import PatchbayEngine
 import PatchbayVoiceAPI

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+import PatchbayConfiguration
 import PatchbayEngine
 import Synchronization
 

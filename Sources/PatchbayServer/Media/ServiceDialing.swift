@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOSSL
+import PatchbayConfiguration
 import PatchbayEngine
 import PatchbayVoiceAPI
 import Synchronization

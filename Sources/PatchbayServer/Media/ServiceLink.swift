@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOWebSocket
+import PatchbayAuth
 import PatchbayEngine
 import PatchbayVoiceAPI
 import PatchbayWebSocketClient

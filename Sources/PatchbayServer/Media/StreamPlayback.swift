@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOPosix
 import PatchbayCodecs
+public import PatchbayConfiguration
 import PatchbayDSP
 public import PatchbayEngine
 

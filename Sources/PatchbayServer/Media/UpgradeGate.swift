@@ -1,4 +1,6 @@
 import NIOHTTP1
+import PatchbayAuth
+import PatchbayConfiguration
 
 /// Decides whether an HTTP request may become a websocket leg, and why not.
 struct UpgradeGate: Sendable {

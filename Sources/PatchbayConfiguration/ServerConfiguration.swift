@@ -315,7 +315,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         }
 
         /// `listen` as host and port, or nil when it is not `host:port` (IPv6 in brackets).
-        var listenAddress: (host: String, port: Int)? {
+        public var listenAddress: (host: String, port: Int)? {
             guard let listen, let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
                 (0...65535).contains(port)
             else { return nil }
@@ -334,7 +334,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         }
 
         /// The application a leg on `route` belongs to: the route's, else the only one configured.
-        func application(of route: Route) -> String? {
+        public func application(of route: Route) -> String? {
             route.applicationID ?? (applications.count == 1 ? applications[0].applicationID : nil)
         }
     }

@@ -1,16 +1,16 @@
-import Foundation
+public import Foundation
 import JWTKit
-import PatchbayVoiceAPI
+public import PatchbayVoiceAPI
 
 /// The applications allowed to use the control API, and the check of their requests: a bearer JWT
 /// signed RS256 with the application's private key, as the Voice API's SDKs make them (claims
 /// `application_id`, `iat`, `jti`, optional `exp` and `nbf`), verified with jwt-kit against the public
 /// key configured for that application.
-final class ApplicationAuth: Sendable {
+public final class ApplicationAuth: Sendable {
     /// Clock skew allowed between the application and Patchbay.
-    static let leeway: TimeInterval = 60
+    public static let leeway: TimeInterval = 60
     /// A token without `exp` is good for this long after `iat` (the Voice API's longest lifetime).
-    static let maximumAge: TimeInterval = 24 * 3600
+    public static let maximumAge: TimeInterval = 24 * 3600
 
     private let keys: [String: JWTKeyCollection]
 
@@ -18,8 +18,24 @@ final class ApplicationAuth: Sendable {
         self.keys = keys
     }
 
+    /// An application and the path of its public key (PEM).
+    public struct Application: Sendable {
+        public var applicationID: String
+        public var publicKey: String
+
+        public init(applicationID: String, publicKey: String) {
+            self.applicationID = applicationID
+            self.publicKey = publicKey
+        }
+    }
+
+    /// Why a request's token proves no application (the control API answers 401 with it).
+    public struct Refusal: Error, Equatable, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Loads every application's public key (PEM).
-    static func load(_ applications: [ServerConfiguration.API.Application]) async throws(ConfigurationError) -> ApplicationAuth {
+    public static func load(_ applications: [Application]) async throws(ConfigurationError) -> ApplicationAuth {
         var keys: [String: JWTKeyCollection] = [:]
         for app in applications {
             let pem: String
@@ -69,28 +85,28 @@ final class ApplicationAuth: Sendable {
     }
 
     /// The application a request's `Authorization` header proves, or why it proves none.
-    func authenticate(_ authorization: String?) async -> Result<String, APIError> {
+    public func authenticate(_ authorization: String?) async -> Result<String, Refusal> {
         guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
-            return .failure(.unauthorized("Authorization: Bearer <JWT> is required"))
+            return .failure(Refusal(description: "Authorization: Bearer <JWT> is required"))
         }
         let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         // The token names its application; that application's key must have signed it.
         guard let applicationID = Self.unverifiedApplicationID(token) else {
-            return .failure(.unauthorized("the token is not a JWT with an application_id claim"))
+            return .failure(Refusal(description: "the token is not a JWT with an application_id claim"))
         }
         guard let collection = keys[applicationID] else {
-            return .failure(.unauthorized("unknown application \(applicationID)"))
+            return .failure(Refusal(description: "unknown application \(applicationID)"))
         }
         do {
             let claims = try await collection.verify(token, as: Claims.self)
             return .success(claims.applicationID)
         } catch {
-            return .failure(.unauthorized("the token does not verify: \(error)"))
+            return .failure(Refusal(description: "the token does not verify: \(error)"))
         }
     }
 
     /// `application_id` from a JWT's payload, before any check (only to choose the key).
-    static func unverifiedApplicationID(_ token: String) -> String? {
+    public static func unverifiedApplicationID(_ token: String) -> String? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let data = Base64URL.decode(parts[1]),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// HS256 JWTs, the Voice API's shared-secret tokens: verifying the bearer JWT the Voice API can put on a
 /// websocket upgrade (signed with the account's signature secret, with the claims of its signed webhooks:
@@ -13,8 +13,8 @@ import Foundation
 /// Accepted: a well-formed compact JWS whose header says `alg: HS256`, whose signature is the
 /// HMAC-SHA256 of `header.payload` under the secret, issued (`iat`) no more than `maximumAge` ago and
 /// not in the future, and within `exp`/`nbf` when those are present. Clocks may differ by `leeway`.
-struct HS256JWT: Sendable {
-    enum Rejection: Error, Equatable, CustomStringConvertible {
+public struct HS256JWT: Sendable {
+    public enum Rejection: Error, Equatable, CustomStringConvertible {
         case malformed
         case unsupportedAlgorithm(String)
         case badSignature
@@ -24,7 +24,7 @@ struct HS256JWT: Sendable {
         case expired
         case notYetValid
 
-        var description: String {
+        public var description: String {
             switch self {
             case .malformed: "not a compact JWT"
             case .unsupportedAlgorithm(let alg): "algorithm \(alg) is not HS256"
@@ -39,16 +39,16 @@ struct HS256JWT: Sendable {
     }
 
     private let key: SymmetricKey
-    let maximumAge: TimeInterval
-    let leeway: TimeInterval
+    public let maximumAge: TimeInterval
+    public let leeway: TimeInterval
 
-    init(secret: String, maximumAge: TimeInterval = 600, leeway: TimeInterval = 60) {
+    public init(secret: String, maximumAge: TimeInterval = 600, leeway: TimeInterval = 60) {
         key = SymmetricKey(data: Data(secret.utf8))
         self.maximumAge = maximumAge
         self.leeway = leeway
     }
 
-    func verify(_ token: String, now: Date = Date()) throws(Rejection) {
+    public func verify(_ token: String, now: Date = Date()) throws(Rejection) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = Base64URL.decode(parts[0]),
             let payloadData = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2]),
@@ -72,7 +72,7 @@ struct HS256JWT: Sendable {
     }
 
     /// Signs `claims` (tests and tools use it to make tokens the way the Voice API does).
-    static func sign(claims: [String: Any], secret: String) -> String {
+    public static func sign(claims: [String: Any], secret: String) -> String {
         let header = Base64URL.encode(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let payload = Base64URL.encode((try? JSONSerialization.data(withJSONObject: claims)) ?? Data())
         let mac = HMAC<SHA256>.authenticationCode(for: Data((header + "." + payload).utf8), using: SymmetricKey(data: Data(secret.utf8)))

@@ -123,5 +123,5 @@ extension ServerConfiguration {
         return self
     }
 
-    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }
