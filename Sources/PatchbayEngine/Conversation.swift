@@ -151,12 +151,20 @@ final class Conversation {
             mixPlayers(of: listener, out, events: events)
             renderBus(out, into: output, metrics: metrics)
         }
-        let lost = listener.outbound.write(UnsafeBufferPointer(output))
+        deliver(output, to: listener, out, silence: silence, now: now, metrics: metrics)
+    }
+
+    /// Hands a finished frame to the leg's peer: its ring, its pacer (which learns the frame went now, on
+    /// either route), the counts, and a wake-up for its writer.
+    private func deliver(
+        _ output: UnsafeMutableBufferPointer<Int16>, to leg: Leg, _ media: LegMedia, silence: Bool, now: Int64, metrics: EngineMetrics
+    ) {
+        let lost = leg.outbound.write(UnsafeBufferPointer(output))
         if lost > 0 { metrics.ringOverflowSamples.increment(by: lost) }
-        out.pacer.sent(at: now, silence: silence)
-        listener.framesOut.add()
+        media.pacer.sent(at: now, silence: silence)
+        leg.framesOut.add()
         metrics.framesOut.increment()
-        listener.waker.signal(listener)
+        leg.waker.signal(leg)
     }
 
     // MARK: Timing
@@ -308,13 +316,8 @@ final class Conversation {
         mixPlayers(of: leg, media, events: events)
         let output = UnsafeMutableBufferPointer(rebasing: media.output[0..<n])
         renderBus(media, into: output, metrics: metrics)
-        let lost = leg.outbound.write(UnsafeBufferPointer(output))
-        if lost > 0 { metrics.ringOverflowSamples.increment(by: lost) }
         // Should the leg's source go direct next, its pacer knows this frame went now.
-        media.pacer.sent(at: now, silence: false)
-        leg.framesOut.add()
-        metrics.framesOut.increment()
-        leg.waker.signal(leg)
+        deliver(output, to: leg, media, silence: false, now: now, metrics: metrics)
     }
 
     /// Adds one frame of each of the leg's players to its bus; players that finish are removed and

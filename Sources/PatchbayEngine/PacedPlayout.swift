@@ -1,16 +1,18 @@
 /// A service's audio on its way into the service's leg: the playout buffer (`Playout`), released one
-/// 20 ms frame at a time on a strict schedule of Patchbay's own clock: never faster than real time, and
-/// never ahead of the schedule (a release that comes late is followed sooner, so the average stays
-/// 20 ms, but only one frame a period goes unless it fell a whole period behind). The listener's own
-/// direct-route pacing then always has a frame of credit in hand, so a frame that reaches it a few
-/// milliseconds late is never held for the next tick.
+/// 20 ms frame at a time, never faster than real time. A service that streams in real time has its frames
+/// go as they arrive, paced as a caller's are (`DirectPacer`).
 ///
-/// Once the service's audio has begun, a frame leaves every 20 ms whatever the service does: when nothing
-/// is queued, silence — at once, for here it is known that nothing is coming, unlike a caller's frame that
-/// may only be late — so the listener's stream has no hole after an answer has played (the engine would
-/// otherwise wait out its grace for a late frame before silence stood in). A final partial frame (a
-/// service may split its byte stream anywhere) waits for the rest of its bytes, silence standing in
-/// meanwhile, and is played zero-padded once no audio has come for `partialFrameWait`.
+/// A service that sends ahead of real time (an answer in one message, a prompt in bursts: two frames or
+/// more were queued behind the one released) is played on a strict schedule of Patchbay's own clock: a
+/// release that comes late is followed sooner, so the average stays 20 ms, and never two at once, so the
+/// listener's own pacing always has a frame of credit in hand. Such a service has said what it will say:
+/// when its queue runs dry, nothing more is coming, and silence goes at once, every 20 ms, so the
+/// listener's stream has no hole after the answer (the engine would otherwise wait out its grace for a
+/// late frame). Its next answer goes at once after that silence (one frame ahead, once) and sets the
+/// schedule afresh. A service that streams in real time gets no such silence: its next frame may only be
+/// late, and the engine covers it as it covers a caller's. A final partial frame (a service may split its
+/// byte stream anywhere) waits for the rest of its bytes and is played zero-padded once no audio has come
+/// for `partialFrameWait`.
 ///
 /// A value with no clock of its own: callers pass the time (nanoseconds of a monotonic clock). Releasing
 /// allocates nothing.
@@ -23,14 +25,19 @@ public struct PacedPlayout: Sendable {
     public static let tolerance: Int64 = 2_000_000
 
     public private(set) var playout: Playout
-    /// When the next frame is due (nil: at once — before the first frame, or when nothing has flowed).
+    /// When the next frame is due (nil: at once — before the first frame).
     private var due: Int64?
     /// When the service's audio last came.
     public private(set) var lastAudio: Int64 = 0
     /// When a frame of the service's own audio was last released (nil before the first).
     public private(set) var lastAudioReleased: Int64?
-    /// The service's audio has begun: from now on a frame leaves every 20 ms.
-    public private(set) var started = false
+    /// The service has sent ahead of real time since its last pause: silence stands in at once when its
+    /// queue runs dry.
+    public private(set) var sendsAhead = false
+    /// The last frame released was silence standing in.
+    private var lastWasSilence = false
+    /// Paces a service streaming in real time, as a caller's frames are paced on the direct route.
+    private var pacer = DirectPacer()
 
     public init(frameBytes: Int, capacityFrames: Int) {
         playout = Playout(frameBytes: frameBytes, capacityFrames: capacityFrames)
@@ -43,7 +50,6 @@ public struct PacedPlayout: Sendable {
     @discardableResult
     public mutating func append(_ bytes: UnsafeRawBufferPointer, at now: Int64) -> Int {
         lastAudio = now
-        if !bytes.isEmpty { started = true }
         return playout.append(bytes)
     }
 
@@ -63,27 +69,67 @@ public struct PacedPlayout: Sendable {
     }
 
     /// Releases every frame due at `now` into `frame` (`frameBytes` long), calling `deliver` for each
-    /// (`silence`: nothing was queued for it).
-    /// - Returns: when the next frame is due, or nil when none is until audio comes.
+    /// (`silence`: it stood in for audio that is not coming).
+    /// - Returns: when to call again, or nil when nothing is due until audio comes.
     public mutating func release(
         at now: Int64, into frame: UnsafeMutableRawBufferPointer, _ deliver: (_ silence: Bool) -> Void
     ) -> Int64? {
-        while due.map({ now >= $0 - Self.tolerance }) ?? true {
+        while true {
             let stale = now - lastAudio >= Self.partialFrameWait
-            if playout.takeFrame(into: frame, padding: stale) {
+            if !sendsAhead {
+                // Streaming in real time: frames go as they come, paced as a caller's are (`DirectPacer`:
+                // never faster than real time, a frame of credit for jitter).
+                guard pacer.maySend(at: now), playout.takeFrame(into: frame, padding: stale) else { break }
+                pacer.sent(at: now, silence: false)
                 lastAudioReleased = now
+                due = now + Self.period
+                // Two frames or more behind this one: the service sends ahead of real time (one could be two
+                // frames the network delivered together).
+                if playout.count >= 2 * playout.frameBytes { sendsAhead = true }
                 deliver(false)
-            } else if started {
+                continue
+            }
+            // Ahead of real time: a strict schedule, and silence at once when the queue runs dry.
+            let onTime = due.map { now >= $0 - Self.tolerance } ?? true
+            let partial = playout.count < playout.frameBytes
+            // The first frame after silence stood in goes at once: the silence took its place.
+            if onTime || lastWasSilence, playout.takeFrame(into: frame, padding: stale) {
+                if lastWasSilence, !partial {
+                    // Audio again (a padded partial frame is the late tail of the same answer): the schedule
+                    // from it; alone, the service may stream in real time now, and its frames set the pace.
+                    due = now + Self.period
+                    if playout.count < 2 * playout.frameBytes {
+                        sendsAhead = false
+                        pacer.refill()
+                    }
+                } else {
+                    advance(now)
+                }
+                lastWasSilence = false
+                lastAudioReleased = now
+                pacer.sent(at: now, silence: false)
+                deliver(false)
+            } else if onTime {
                 frame.initializeMemory(as: UInt8.self, repeating: 0)
+                lastWasSilence = true
+                advance(now)
+                pacer.sent(at: now, silence: false)
                 deliver(true)
             } else {
                 break
             }
-            // The next one a period after this one's due time; a schedule more than a period behind starts
-            // again from now (no burst to catch up).
-            let next = (due ?? now) + Self.period
-            due = next < now ? now + Self.period : next
         }
-        return started ? due : nil
+        if sendsAhead { return due }
+        guard playout.count > 0 else { return nil }
+        let next = pacer.nextAllowed(at: now)
+        // A partial frame of a service streaming in real time: played padded when it has gone stale.
+        return playout.count < playout.frameBytes ? max(next, lastAudio + Self.partialFrameWait) : next
+    }
+
+    /// The schedule after a frame released at `now`: a period after this one's due time, or — more than a
+    /// period behind (a stall) — a period from now, with no burst to catch up.
+    private mutating func advance(_ now: Int64) {
+        let next = (due ?? now) + Self.period
+        due = next < now ? now + Self.period : next
     }
 }

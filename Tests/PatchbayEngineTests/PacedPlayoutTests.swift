@@ -53,25 +53,63 @@ import Testing
         #expect(stalled.frames.count == 1 && stalled.due == start + 140 * Self.ms)
     }
 
-    @Test("a partial last frame waits for its bytes, silence standing in, and plays padded once no audio has come for 40 ms")
+    @Test("a burst's partial last frame waits for its bytes, silence standing in, and plays padded once no audio has come for 40 ms")
     func partialFrame() {
         var p = PacedPlayout(frameBytes: Self.frameBytes, capacityFrames: 100)
         let start: Int64 = 1_000 * Self.ms
-        _ = Self.audio(1).withUnsafeBytes { p.append($0, at: start) }
-        _ = [UInt8](repeating: 1, count: 101).withUnsafeBytes { p.append($0, at: start) }  // and a little more
+        _ = Self.audio(3).withUnsafeBytes { p.append($0, at: start) }
         var heard: [(silence: Bool, bytes: Int)] = []
         var frame = [UInt8](repeating: 0, count: Self.frameBytes)
-        for k in 0..<4 {
+        for k in 0..<7 {
+            let now = start + Int64(k) * 20 * Self.ms
+            // The odd tail of the answer comes at 50 ms.
+            if k == 3 { _ = [UInt8](repeating: 1, count: 101).withUnsafeBytes { p.append($0, at: start + 50 * Self.ms) } }
             frame.withUnsafeMutableBytes { raw in
-                _ = p.release(at: start + Int64(k) * 20 * Self.ms, into: raw) { silence in
-                    heard.append((silence, raw.filter { $0 != 0 }.count))
-                }
+                _ = p.release(at: now, into: raw) { silence in heard.append((silence, raw.filter { $0 != 0 }.count)) }
             }
         }
-        // The whole frame at 0; at 20 ms only 101 bytes wait (silence); at 40 ms they are stale: padded
+        // Three frames; at 60 and 80 ms the 101 bytes are not stale yet (silence); at 100 ms they are: padded
         // (100 bytes: the odd one is dropped); then silence.
-        #expect(heard.map(\.silence) == [false, true, false, true], "\(heard)")
-        #expect(heard[2].bytes == 100)
+        #expect(heard.map(\.silence) == [false, false, false, true, true, false, true], "\(heard.map(\.silence))")
+        #expect(heard[5].bytes == 100)
         #expect(p.playout.count == 0)
+    }
+
+    @Test(
+        "a service streaming in real time: its frames go as they arrive, a late one is not replaced by silence, and no timer runs while nothing waits"
+    )
+    func realTimeService() {
+        var p = PacedPlayout(frameBytes: Self.frameBytes, capacityFrames: 100)
+        var heard: [Bool] = []
+        var now: Int64 = 1_000 * Self.ms
+        for k in 0..<6 {
+            now += [20, 20, 20, 25, 12, 20][k] * Self.ms  // the fourth frame 5 ms late, the fifth 3 ms early
+            _ = Self.audio(1).withUnsafeBytes { p.append($0, at: now) }
+            let r = Self.release(&p, at: now)
+            heard += r.frames
+            #expect(r.frames == [false], "frame \(k) goes as it arrives")
+            #expect(r.due == nil, "nothing waits: no timer")
+            #expect(Self.release(&p, at: now + 19 * Self.ms).frames.isEmpty, "no silence for a service streaming in real time")
+        }
+        #expect(!p.sendsAhead)
+        // Two frames at once (coalesced by the network): the second waits its turn.
+        now += 20 * Self.ms
+        _ = Self.audio(2).withUnsafeBytes { p.append($0, at: now) }
+        let two = Self.release(&p, at: now)
+        #expect(two.frames == [false] && two.due != nil, "the second on a timer: \(two)")
+    }
+
+    @Test("after an answer's silence the next answer goes at once and sets the schedule afresh")
+    func nextAnswer() {
+        var p = PacedPlayout(frameBytes: Self.frameBytes, capacityFrames: 100)
+        let start: Int64 = 1_000 * Self.ms
+        _ = Self.audio(3).withUnsafeBytes { p.append($0, at: start) }
+        #expect(Self.release(&p, at: start).frames == [false])
+        #expect(Self.release(&p, at: start + 20 * Self.ms).frames == [false])
+        #expect(Self.release(&p, at: start + 40 * Self.ms).frames == [false])
+        #expect(Self.release(&p, at: start + 60 * Self.ms).frames == [true])
+        _ = Self.audio(3).withUnsafeBytes { p.append($0, at: start + 67 * Self.ms) }
+        let next = Self.release(&p, at: start + 67 * Self.ms)
+        #expect(next.frames == [false] && next.due == start + 87 * Self.ms, "\(next)")
     }
 }

@@ -13,10 +13,10 @@ import Synchronization
 /// One speech or AI service dialled for one caller, in the Voice API's role.
 ///
 /// It dials (TCP, TLS for `wss://`, the websocket upgrade with the endpoint's `Authorization`), hands the
-/// websocket to a `LegChannelHandler` in the client role — whose `ServiceLeg` sends the dialect's first message, joins the
-/// caller's conversation and plays what the service sends — and, when an attempt fails, tries again with
-/// exponential backoff and jitter until the endpoint's `retry_deadline`. When the service drops the
-/// connection mid-call it dials again (`reconnect`); when there is nothing more to try, `on_failure`
+/// websocket to a `LegChannelHandler` in the client role — whose `ServiceLeg` sends the dialect's first
+/// message, joins the caller's conversation and plays what the service sends — and, when an attempt
+/// fails, tries again with exponential backoff and jitter until the endpoint's `retry_deadline`. When the
+/// service drops the connection mid-call it dials again (`reconnect`); when there is nothing more to try, `on_failure`
 /// applies: the caller stays (`continue`) or is hung up (`hangup`). Every attempt, failure and close is
 /// an event on the caller's leg and a metric. A service that is down never holds a media tick: all of
 /// this runs on the caller's event loop, and the engine only ever sees a leg that is streaming.

@@ -18,7 +18,7 @@ public final class EngineTickLoad {
     }
 
     private final class NoTransport: LegTransport {
-        func send(text: String) {}
+        func send(_ command: LegCommand) {}
         func close(reason: String) {}
     }
 
