@@ -14,9 +14,11 @@ import Testing
     func frameSizes(rate: Int) async throws {
         let gateway = try await RunningGateway.start()
         let peer = try await gateway.connect("/socket")
-        try await peer.sendConnected(rate: rate, extra: #","caller":"447700900000""#)
+        // The clock starts before the leg can exist: read after the send, a test task resumed late on
+        // a loaded machine started it after the first frames had left (25 frames "in" 371 ms).
         let clock = ContinuousClock()
         let attached = clock.now
+        try await peer.sendConnected(rate: rate, extra: #","caller":"447700900000""#)
         let legs = await gateway.waitForLegs(1)
         #expect(legs.first?.sampleRate == rate)
         #expect(legs.first?.headers["caller"] == "447700900000")
@@ -27,8 +29,8 @@ import Testing
         await gateway.stop()
         #expect(arrived, "\(frames.count) frames after \(elapsed)")
         #expect(frames.allSatisfy { $0.count == 2 * rate / 50 }, "sizes \(Set(frames.map(\.count)))")
-        // Paced by the clock, never faster: 25 frames take at least 24 periods, less the five a late
-        // tick may catch up at once.
+        // Paced by the clock, never ahead of it (a late tick catches up to the schedule, not past it):
+        // 25 frames take 24 periods after the leg attaches; checked with five periods to spare.
         #expect(elapsed >= .milliseconds(20 * (25 - 1 - 5)), "25 frames in \(elapsed)")
     }
 
@@ -98,12 +100,17 @@ import Testing
         func heard(_ peer: TestPeer, during body: () async throws -> Void) async throws -> Double {
             let before = peer.receivedSamples.count
             try await body()
-            // Wait for the window measured below to have arrived (the path's delay), not a fixed time.
-            let arrived = await eventually(timeout: .seconds(20)) { peer.receivedSamples.count >= before + 6400 }
+            // A second of what the listener heard from the talk's start (it hears a frame every 20 ms,
+            // silence or not), waited for rather than slept.
+            let arrived = await eventually(timeout: .seconds(20)) { peer.receivedSamples.count >= before + 16000 }
             #expect(arrived, "\(peer.receivedSamples.count - before) samples after the talk")
-            let samples = peer.receivedSamples.dropFirst(before)
-            // 100...400 ms into the 500 ms of talk: clear of the edges and the path's delay.
-            return Tone.amplitude(of: samples.dropFirst(1600).prefix(4800), at: 1000, rate: 16000)
+            let samples = Array(peer.receivedSamples.dropFirst(before).prefix(16000))
+            // The loudest 300 ms of it: where the 500 ms of talk landed, whatever the path's delay and
+            // however late the talker's first frame left on a loaded machine (a window fixed at 100 ms
+            // after the start measured 0.4 of the tone once, the talk having started late).
+            return stride(from: 0, through: samples.count - 4800, by: 320).map {
+                Tone.amplitude(of: samples[$0..<($0 + 4800)], at: 1000, rate: 16000)
+            }.max() ?? 0
         }
         let talk: () async throws -> Void = {
             try await stream(a, frames: 25, frameSamples: 320) { Tone.sine(1000, rate: 16000, count: 320, amplitude: 8192, offset: 320 * $0) }
