@@ -41,6 +41,10 @@ extension ServerConfiguration {
                     throw ConfigurationError("route \(r.path): stream.level must be -1...1 (got \(level))")
                 }
             }
+            try r.validateCallFlow()
+        }
+        for pattern in api.allowedHTTPHosts {
+            if let problem = HostPatterns.problem(with: pattern) { throw ConfigurationError("api.allowed_http_hosts: \(problem)") }
         }
         if let token = auth.token, token.isEmpty { throw ConfigurationError("auth.token must not be empty") }
         if let secret = auth.jwtSecret, secret.utf8.count < 16 {
@@ -102,6 +106,10 @@ extension ServerConfiguration {
         if !api.applications.isEmpty, storage.database == nil {
             throw ConfigurationError("api: the control API reads the call records: set storage.database")
         }
+        if storage.database == nil, let route = routes.first(where: \.hasCallFlow) {
+            throw ConfigurationError(
+                "route \(route.path): a call flow's requests and events carry the call records' uuids: set storage.database")
+        }
         guard shards >= 0, shards <= 256 else { throw ConfigurationError("shards must be 0...256 (got \(shards))") }
         let l = limits
         guard l.maxLegs > 0 else { throw ConfigurationError("limits.max_legs must be positive") }
@@ -124,4 +132,37 @@ extension ServerConfiguration {
     }
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}
+
+extension ServerConfiguration.Route {
+    /// The call flow's settings (`answer_url` and its companions, or a fixed `ncco`); the NCCO itself is
+    /// read by the NCCO reader when the gateway starts (it needs the voices).
+    func validateCallFlow() throws(ConfigurationError) {
+        let isFlow = hasCallFlow
+        guard isFlow || (answerMethod == nil && fallbackAnswerURL == nil && answerTimeoutSeconds == nil) else {
+            throw ConfigurationError("route \(path): answer_method, fallback_answer_url and answer_timeout need an answer_url")
+        }
+        guard isFlow else { return }
+        if answerURL != nil, ncco != nil {
+            throw ConfigurationError("route \(path): answer_url and ncco are exclusive (the NCCO comes from one of them)")
+        }
+        guard mode == .conversation, connect == nil, stream == nil else {
+            throw ConfigurationError(
+                "route \(path): a route with an answer_url or an ncco is a conversation route without connect or stream (the NCCO says what the leg does)"
+            )
+        }
+        for (name, url) in [("answer_url", answerURL), ("fallback_answer_url", fallbackAnswerURL)] {
+            guard let url else { continue }
+            guard FieldReader.isFetchableURL(url) else {
+                throw ConfigurationError("route \(path): \(name) must be an http or https URL (got \"\(url)\")")
+            }
+        }
+        if let method = answerMethod, !["GET", "POST"].contains(method.uppercased()) {
+            throw ConfigurationError("route \(path): answer_method must be GET or POST (got \"\(method)\")")
+        }
+        if let timeout = answerTimeoutSeconds, !(timeout > 0 && timeout <= 60) {
+            throw ConfigurationError("route \(path): answer_timeout must be in (0, 60] seconds (got \(timeout))")
+        }
+        if let ncco, ncco.isEmpty { throw ConfigurationError("route \(path): ncco must hold at least one action") }
+    }
 }

@@ -35,6 +35,20 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         public var connect: [WebSocketEndpoint]?
         /// The control API application the route's legs belong to (default: the only one configured).
         public var applicationID: String?
+        /// Where the NCCO of each leg comes from, as the Voice API asks an application: fetched when the leg
+        /// has said `websocket:connected` (`answer_method` GET or POST), with `fallback_answer_url` when it
+        /// fails. Exclusive with `ncco`.
+        public var answerURL: String?
+        /// GET (the default: the fields as a query) or POST (a JSON body).
+        public var answerMethod: String?
+        public var fallbackAnswerURL: String?
+        /// Seconds one answer request may take (default 5).
+        public var answerTimeoutSeconds: Double?
+        /// A fixed NCCO run on every leg of the route (checked at startup, as an answer's would be).
+        public var ncco: [JSONValue]?
+
+        /// Whether the route's legs run an NCCO (`answer_url` or `ncco`).
+        public var hasCallFlow: Bool { answerURL != nil || ncco != nil }
 
         /// A stream played on connect: `stream_url` is an http(s) URL or a file path.
         public struct Stream: Sendable, Equatable, Codable {
@@ -79,10 +93,14 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case path, mode, conversation, stream, connect
+            case path, mode, conversation, stream, connect, ncco
             case conversationHeader = "conversation_header"
             case dtmfEvents = "dtmf_events"
             case applicationID = "application_id"
+            case answerURL = "answer_url"
+            case answerMethod = "answer_method"
+            case fallbackAnswerURL = "fallback_answer_url"
+            case answerTimeoutSeconds = "answer_timeout"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -96,6 +114,11 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             dtmfEvents = try c.decodeIfPresent(Bool.self, forKey: .dtmfEvents)
             connect = try c.decodeIfPresent([WebSocketEndpoint].self, forKey: .connect)
             applicationID = try c.decodeIfPresent(String.self, forKey: .applicationID)
+            answerURL = try c.decodeIfPresent(String.self, forKey: .answerURL)
+            answerMethod = try c.decodeIfPresent(String.self, forKey: .answerMethod)
+            fallbackAnswerURL = try c.decodeIfPresent(String.self, forKey: .fallbackAnswerURL)
+            answerTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .answerTimeoutSeconds)
+            ncco = try c.decodeIfPresent([JSONValue].self, forKey: .ncco)
         }
     }
 
@@ -300,6 +323,10 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         /// Hosts the API may make Patchbay dial (`connect`): `host`, `host:port`, `*.domain`, or `*`.
         /// Empty: none (the API cannot be used to reach internal hosts unless they are listed).
         public var allowedWebSocketHosts: [String]
+        /// Hosts an NCCO's `eventUrl`, `streamUrl` and `musicOnHoldUrl` may name, beyond those of the
+        /// configured URLs (the applications' `event_url`, the routes' `answer_url` and
+        /// `fallback_answer_url`, always allowed). Same patterns as `allowed_websocket_hosts`.
+        public var allowedHTTPHosts: [String] = []
         public var webhooks: Webhooks
 
         public init(applications: [Application] = [], allowedWebSocketHosts: [String] = [], webhooks: Webhooks = Webhooks()) {
@@ -311,6 +338,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         enum CodingKeys: String, CodingKey, CaseIterable {
             case applications, webhooks, listen
             case allowedWebSocketHosts = "allowed_websocket_hosts"
+            case allowedHTTPHosts = "allowed_http_hosts"
             case requestsPerSecond = "requests_per_second"
         }
 
@@ -330,7 +358,20 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             listen = try c.decodeIfPresent(String.self, forKey: .listen)
             requestsPerSecond = try c.decodeIfPresent(Double.self, forKey: .requestsPerSecond) ?? 100
             allowedWebSocketHosts = try c.decodeIfPresent([String].self, forKey: .allowedWebSocketHosts) ?? []
+            allowedHTTPHosts = try c.decodeIfPresent([String].self, forKey: .allowedHTTPHosts) ?? []
             webhooks = try c.decodeIfPresent(Webhooks.self, forKey: .webhooks) ?? Webhooks()
+        }
+
+        /// Where an NCCO may send events and fetch audio from: `allowed_http_hosts` and the hosts of every
+        /// configured URL (each as `host:port`).
+        public func allowedFetchHosts(routes: [Route]) -> HostPatterns {
+            let urls = applications.compactMap(\.eventURL) + routes.flatMap { [$0.answerURL, $0.fallbackAnswerURL].compactMap { $0 } }
+            let configured: [String] = urls.compactMap { text in
+                guard let url = URL(string: text), let host = url.host else { return nil }
+                let port = url.port ?? (url.scheme?.lowercased() == "https" ? 443 : 80)
+                return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            }
+            return HostPatterns(allowedHTTPHosts + configured)
         }
 
         /// The application a leg on `route` belongs to: the route's, else the only one configured.

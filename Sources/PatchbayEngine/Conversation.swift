@@ -81,8 +81,9 @@ final class Conversation {
     /// change from any thread: the tick picks them up).
     func updateRoutes() {
         guard legs.count == 2, legs[0].media != nil, legs[1].media != nil else { return }
-        // A leg that hears itself needs its own frame in a mix: no direct route in either direction.
-        let mixOnly = legs[0].hearsItself || legs[1].hearsItself
+        // A leg that hears itself needs its own frame in a mix: no direct route in either direction; nor
+        // does a leg with an audience list (the mix decides, listener by listener).
+        let mixOnly = legs[0].hearsItself || legs[1].hearsItself || legs[0].isRestricted || legs[1].isRestricted
         setForwardsDirectly(legs[0], !mixOnly && !legs[0].isMuted && !legs[1].isEarmuffed)
         setForwardsDirectly(legs[1], !mixOnly && !legs[1].isMuted && !legs[0].isEarmuffed)
     }
@@ -219,6 +220,7 @@ final class Conversation {
             }
         }
 
+        let restricted = legs.contains { $0.isRestricted }
         for (index, leg) in legs.enumerated() {
             guard let media = leg.media else { continue }
             // A direct listener: its one source is on the direct route.
@@ -228,7 +230,14 @@ final class Conversation {
                 others.update(repeating: 0)
             } else {
                 let othersSum = UnsafeMutableBufferPointer(rebasing: media.othersSum[0..<mixSamples])
-                if leg.isMuted || media.forwardsDirectly || leg.hearsItself {
+                if restricted {
+                    // Listener by listener: only the speakers its audience lists let it hear.
+                    othersSum.update(repeating: 0)
+                    for speaker in legs where !speaker.isMuted && (speaker !== leg ? leg.hears(speaker) : leg.hearsItself) {
+                        guard let source = speaker.media else { continue }
+                        for i in 0..<mixSamples { othersSum[i] &+= Int32(source.mixFrame[i]) }
+                    }
+                } else if leg.isMuted || media.forwardsDirectly || leg.hearsItself {
                     // Its own audio is not in the sum, or it is to be heard.
                     for i in 0..<mixSamples { othersSum[i] = sum[i] }
                 } else {

@@ -244,6 +244,34 @@ public final class Engine: Sendable {
         }
     }
 
+    /// Stops one player of the leg (its `playerFinished` is published, `stopped`); nothing when it has
+    /// already finished.
+    public func stopPlayer(_ playerID: UUID, on legID: UUID) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        guard !leg.isEcho else { return }
+        let events = events
+        onShard(of: leg) {
+            guard let media = leg.media, let i = media.players.firstIndex(where: { $0.id == playerID }) else { return }
+            let p = media.players.remove(at: i)
+            leg.conversation?.updateRoutes()
+            events.publish(
+                EngineEvent(leg: leg.id, conversation: leg.conversationName, kind: .playerFinished(player: p.id, kind: p.kind, stopped: true)))
+        }
+    }
+
+    /// Who hears the leg and whom it hears, beyond mute and earmuff (the NCCO's `canSpeak` and `canHear`):
+    /// `canHear` lists the legs it hears (nil: every leg), `canSpeak` the legs that hear it (nil: every
+    /// leg). A conversation with such a leg is mixed for each listener from the legs it may hear.
+    public func setAudience(canHear: Set<UUID>?, canSpeak: Set<UUID>?, on legID: UUID) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        guard !leg.isEcho else { throw .echoLeg(legID) }
+        onShard(of: leg) {
+            leg.canHear = canHear
+            leg.canSpeak = canSpeak
+            leg.conversation?.updateRoutes()
+        }
+    }
+
     /// Asks the peer to drop the audio it has queued (barge-in); its answer is published as `.cleared`.
     public func sendClear(to legID: UUID) throws(EngineError) {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }

@@ -78,6 +78,17 @@ public final class Leg: @unchecked Sendable {
     // Shard-owned.
     var media: LegMedia?
     var conversation: Conversation?
+    /// The legs this one hears, and the legs that hear it (nil: every leg); see `Engine.setAudience`.
+    var canHear: Set<UUID>?
+    var canSpeak: Set<UUID>?
+
+    /// Whether the leg hears `speaker` (by the audience lists alone; shard-owned state).
+    func hears(_ speaker: Leg) -> Bool {
+        (canHear?.contains(speaker.id) ?? true) && (speaker.canSpeak?.contains(id) ?? true)
+    }
+
+    /// Whether the leg has an audience list (its conversation is then mixed listener by listener).
+    var isRestricted: Bool { canHear != nil || canSpeak != nil }
 
     public init(
         id: UUID = UUID(), conversationName: String? = nil, direction: Direction = .inbound, sampleRate: Int,

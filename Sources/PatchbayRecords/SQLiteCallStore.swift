@@ -76,6 +76,9 @@ public final class SQLiteCallStore: CallStore {
         writer = Task { [pool, pending, logger] in
             for await _ in stream {
                 try? await Task.sleep(for: batchDelay)
+                // Cancelled by close(), which writes what is pending itself (a write in a cancelled
+                // task would only fail with CancellationError and be put back).
+                if Task.isCancelled { break }
                 do {
                     try await Self.writeBatch(pool: pool, pending: pending)
                 } catch {
@@ -210,7 +213,7 @@ public final class SQLiteCallStore: CallStore {
     public func close() async throws {
         pending.state.withLock { $0.closed = true }
         kicks.finish()
-        writer.cancel()  // cuts its wait short; a batch it was writing is written, or put back
+        writer.cancel()  // cuts its wait short; a batch it was writing is written, or put back; close's flush writes the rest
         await writer.value
         try await flush()
         try pool.close()

@@ -39,7 +39,9 @@ public final class GatewayServer: Sendable {
     private let background = BackgroundTasks()
     private let streams: StreamPlayback
     private let links: ServiceLinks
-    private let runner: NCCORunner
+    private let flows: CallFlows
+    /// Each route's call flow (`answer_url` or `ncco`), by path.
+    private let flowRoutes: [String: CallFlowRoute]
     private let steering: GatewaySteering
     /// A record of every leg (nil when `storage.database` is not set).
     private let records: CallLedger?
@@ -100,9 +102,49 @@ public final class GatewayServer: Sendable {
             records: records, draining: draining, logger: logger, outbound: { loop in loops[ObjectIdentifier(loop)]! })
         links = ServiceLinks(dialing: dialing, group: group)
         let media = CallMedia(engine: engine, streams: streams, background: background, logger: logger)
-        runner = NCCORunner(engine: engine, ledger: records, links: links, media: media, background: background, logger: logger)
+        let rules = Self.nccoRules(configuration)
+        var flowRoutes: [String: CallFlowRoute] = [:]
+        for route in configuration.routes where route.hasCallFlow {
+            flowRoutes[route.path] = try Self.callFlowRoute(route, configuration: configuration, rules: rules)
+        }
+        self.flowRoutes = flowRoutes
+        var applications: [String: (eventURL: String?, signer: ApplicationClient.Signer?)] = [:]
+        for app in configuration.api.applications {
+            applications[app.applicationID] = (app.eventURL, app.signatureSecret.map { .init(applicationID: app.applicationID, secret: $0) })
+        }
+        flows = CallFlows(
+            context: .init(
+                engine: engine, ledger: records, links: links, media: media, client: ApplicationClient(group: group, logger: logger),
+                rules: rules, applications: applications, answerTimeout: .seconds(5), background: background, logger: logger))
         steering = GatewaySteering(
-            engine: engine, ledger: records, links: links, media: media, runner: runner, draining: draining, background: background)
+            engine: engine, ledger: records, links: links, media: media, flows: flows, draining: draining, background: background)
+    }
+
+    /// What every NCCO is checked against here, wherever it comes from.
+    static func nccoRules(_ configuration: ServerConfiguration) -> NCCORules {
+        NCCORules(
+            allowedWebSocketHosts: HostPatterns(configuration.api.allowedWebSocketHosts),
+            allowedFetchHosts: configuration.api.allowedFetchHosts(routes: configuration.routes), jwtSecret: configuration.auth.jwtSecret,
+            maximumTalkCharacters: SpeechSynthesizer.maximumTextCharacters, voice: CallMedia.voice)
+    }
+
+    /// A route's call flow: its `answer_url`, or its `ncco` read now (a bad one stops the start, naming the field).
+    private static func callFlowRoute(
+        _ route: ServerConfiguration.Route, configuration: ServerConfiguration, rules: NCCORules
+    ) throws -> CallFlowRoute {
+        let application = configuration.api.application(of: route)
+        if let url = route.answerURL {
+            let source = ApplicationClient.AnswerSource(
+                url: url, method: route.answerMethod?.uppercased() == "POST" ? .post : .get, fallbackURL: route.fallbackAnswerURL,
+                timeout: .milliseconds(Int64((route.answerTimeoutSeconds ?? 5) * 1000)))
+            return CallFlowRoute(source: .answer(source), applicationID: application, to: route.path)
+        }
+        let bytes = try JSONEncoder().encode(JSONValue.array(route.ncco ?? []))
+        switch ApplicationClient.readNCCO(Array(bytes), rules: rules) {
+        case .success(let ncco): return CallFlowRoute(source: .ncco(ncco), applicationID: application, to: route.path)
+        case .failure(let failure):
+            throw ConfigurationError("route \(route.path): \(failure.description.replacingOccurrences(of: "invalid NCCO: ", with: ""))")
+        }
     }
 
     private static func serverTLS(_ tls: ServerConfiguration.TLS) throws -> NIOSSLContext {
@@ -125,17 +167,25 @@ public final class GatewayServer: Sendable {
     /// Starts, in order: the records (legs a previous process left live are closed), the control API, the
     /// webhooks' workers, the media listener (and the API's own), the engine.
     /// - Returns: the address bound (the port is real even when the configuration asked for 0).
+    /// - Throws: what stopped it (a port in use, unreadable records); what it had opened is shut down.
     @discardableResult
     public func start() async throws -> SocketAddress {
+        do {
+            return try await open()
+        } catch {
+            await shutdown()
+            throw error
+        }
+    }
+
+    private func open() async throws -> SocketAddress {
         var api: ControlAPI?
         if let records {
             // Legs a previous process left live ended with it: closed before any new leg is recorded.
             let orphans = try await records.store.closeOrphans(at: Date(), reason: "gateway restarted")
             if orphans > 0 { logger.notice("closed the records of legs left live by the previous run", metadata: ["legs": "\(orphans)"]) }
             if !configuration.api.applications.isEmpty {
-                let rules = NCCORules(
-                    allowedWebSocketHosts: HostPatterns(configuration.api.allowedWebSocketHosts), jwtSecret: configuration.auth.jwtSecret,
-                    maximumTalkCharacters: SpeechSynthesizer.maximumTextCharacters, voice: CallMedia.voice)
+                let rules = Self.nccoRules(configuration)
                 api = ControlAPI(
                     auth: try await ApplicationAuth.load(
                         configuration.api.applications.map { .init(applicationID: $0.applicationID, publicKey: $0.publicKey) }), store: records.store,
@@ -173,6 +223,7 @@ public final class GatewayServer: Sendable {
                 }
             }
         }
+        flows.start()
         let digits = DigitForwarder(engine: engine, logger: logger)
         background.run { await digits.run() }
         engine.start()
@@ -192,7 +243,11 @@ public final class GatewayServer: Sendable {
         CallerLeg.Route(
             configuration: route,
             attaching: { [records] leg in records?.inboundAnswered(leg, route: route) },
-            started: { [streams, links] leg, loop in
+            started: { [streams, links, flows, flowRoutes] leg, loop in
+                if let flow = flowRoutes[route.path] {
+                    flows.arrived(leg, route: flow)
+                    return
+                }
                 streams.startRouteStream(route, on: leg)
                 if let endpoints = route.connect { links.connect(endpoints, for: leg, on: loop) }
             },
@@ -245,7 +300,7 @@ public final class GatewayServer: Sendable {
     public func shutdown() async {
         await listener.withLock({ $0 })?.closeAll()
         engine.shutdown()
-        runner.cancelAll()
+        flows.stop()
         await background.cancelAll()
         if let webhooks {
             // Every event the engine published is queued, then delivered within the flush time.
@@ -253,6 +308,7 @@ public final class GatewayServer: Sendable {
             await webhooks.shutdown(within: .seconds(10))
         }
         await streams.shutdown()
+        await flows.context.client.shutdown()
         try? await group.shutdownGracefully()
         do {
             try await records?.store.close()

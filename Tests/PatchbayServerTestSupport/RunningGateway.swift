@@ -14,6 +14,8 @@ struct RunningGateway {
     let server: GatewayServer
     let port: Int
     let clients: MultiThreadedEventLoopGroup
+    /// A folder of the gateway's own (its call records), removed when it stops.
+    var scratch: URL? = nil
 
     static func start(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> RunningGateway {
         var c = ServerConfiguration()
@@ -25,7 +27,8 @@ struct RunningGateway {
             ]
         configure(&c)
         var logger = Logger(label: "patchbay.test")
-        logger.logLevel = .critical
+        // PATCHBAY_TEST_LOG=debug (or any level) shows the gateway's log while a test runs.
+        logger.logLevel = ProcessInfo.processInfo.environment["PATCHBAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let server = try GatewayServer(configuration: try c.validated(), logger: logger)
         let address = try await server.start()
         return RunningGateway(server: server, port: address.port!, clients: MultiThreadedEventLoopGroup(numberOfThreads: 1))
@@ -38,6 +41,7 @@ struct RunningGateway {
     func stop() async {
         await server.shutdown()
         try? await clients.shutdownGracefully()
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
     }
 
     /// The engine's leg for a peer that has sent `connected` (the only leg on `path` when several exist).

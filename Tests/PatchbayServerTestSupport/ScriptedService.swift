@@ -35,6 +35,18 @@ final class ScriptedService: Sendable {
         try await start(["python3", tests.appendingPathComponent("python/webhook_receiver.py").path] + arguments)
     }
 
+    /// A Voice API application (answer_url and event URLs) whose NCCOs the Vonage SDK's models build,
+    /// answering as `script` says (Tests/python/ncco_app.py).
+    static func nccoApp(_ script: String, secret: String? = nil) async throws -> ScriptedService {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ncco-app-\(UUID().uuidString).json")
+        try Data(script.utf8).write(to: file)
+        return try await start(
+            ["python3", tests.appendingPathComponent("python/ncco_app.py").path, "--script", file.path] + (secret.map { ["--secret", $0] } ?? []))
+    }
+
+    /// The requests an application (`nccoApp`) got on `path`, in order.
+    func requests(_ path: String) -> [[String: Any]] { reports("request").filter { $0["path"] as? String == path } }
+
     /// Node.js with Debian's `ws` (package node-ws, under /usr/share/nodejs).
     static func node(_ arguments: [String] = []) async throws -> ScriptedService {
         try await start(["node", tests.appendingPathComponent("node/voice_api_service.js").path] + arguments)

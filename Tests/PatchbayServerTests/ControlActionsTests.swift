@@ -291,7 +291,7 @@ import Testing
             {"to":[{"type":"websocket","uri":"ws://127.0.0.1:\(service.port)/agent","content-type":"audio/l16;rate=16000",
                     "headers":{"who":"{caller.from}"}}],
              "from":{"type":"phone","number":"447700900777"},
-             "ncco":[{"action":"conversation","name":"room"},{"action":"talk","text":"Hello"}]}
+             "ncco":[{"action":"conversation","name":"room"}]}
             """
         let (status, created) = try await f.request(.POST, "/v1/calls", body: body, as: token)
         #expect(status == .created && created["status"] as? String == "started" && created["direction"] as? String == "outbound", "\(created)")

@@ -116,6 +116,34 @@ import Testing
         return e
     }
 
+    /// A call flow route, `/f` (an `answer_url`), changed by `adjust`.
+    static func flow(_ adjust: @escaping @Sendable (inout ServerConfiguration.Route) -> Void) -> @Sendable (inout ServerConfiguration) -> Void {
+        { c in
+            var route = ServerConfiguration.Route(path: "/f", mode: .conversation)
+            route.answerURL = "https://app.example.com/answer"
+            adjust(&route)
+            c.routes = [route]
+        }
+    }
+
+    @Test("a call flow route from the file: answer_url and its companions, or a fixed ncco; NCCO hosts allowed")
+    func callFlowRoute() throws {
+        let c = try Self.decode(
+            #"""
+            {"routes": [{"path": "/ivr", "mode": "conversation", "answer_url": "https://app.example.com/answer", "answer_method": "POST",
+                         "fallback_answer_url": "https://backup.example.com:8443/answer", "answer_timeout": 2},
+                        {"path": "/hello", "mode": "conversation", "ncco": [{"action": "talk", "text": "Hello"}]}],
+             "api": {"allowed_http_hosts": ["cdn.example.com"]}}
+            """#)
+        let ivr = c.routes[0]
+        #expect(ivr.answerURL == "https://app.example.com/answer" && ivr.answerMethod == "POST" && ivr.answerTimeoutSeconds == 2)
+        #expect(ivr.hasCallFlow && c.routes[1].hasCallFlow && c.routes[1].ncco?.count == 1)
+        let hosts = c.api.allowedFetchHosts(routes: c.routes)
+        #expect(hosts.allows("https://cdn.example.com/hold.mp3") && hosts.allows("https://app.example.com/events"))
+        #expect(hosts.allows("https://backup.example.com:8443/x") && !hosts.allows("https://backup.example.com/x"))
+        #expect(!hosts.allows("http://169.254.169.254/latest"))
+    }
+
     static func route(_ endpoint: WebSocketEndpoint) -> @Sendable (inout ServerConfiguration) -> Void {
         { $0.routes = [.init(path: "/ai", mode: .conversation, connect: [endpoint])] }
     }
@@ -296,6 +324,35 @@ import Testing
                     $0.keepalive = .init(message: .null, interval: 0.1)
                 })
         ),
+        (
+            "route /f: answer_method, fallback_answer_url and answer_timeout need an answer_url",
+            flow {
+                $0.answerURL = nil; $0.answerMethod = "GET"
+            }
+        ),
+        ("route /f: answer_url and ncco are exclusive (the NCCO comes from one of them)", flow { $0.ncco = [.object([:])] }),
+        (
+            "route /f: a route with an answer_url or an ncco is a conversation route without connect or stream (the NCCO says what the leg does)",
+            flow { $0.stream = .init(url: "https://a/x.mp3") }
+        ),
+        ("route /f: answer_url must be an http or https URL (got \"ftp://app/answer\")", flow { $0.answerURL = "ftp://app/answer" }),
+        ("route /f: fallback_answer_url must be an http or https URL (got \"x\")", flow { $0.fallbackAnswerURL = "x" }),
+        ("route /f: answer_method must be GET or POST (got \"PUT\")", flow { $0.answerMethod = "PUT" }),
+        ("route /f: answer_timeout must be in (0, 60] seconds (got 0.0)", flow { $0.answerTimeoutSeconds = 0 }),
+        (
+            "route /f: ncco must hold at least one action",
+            flow {
+                $0.answerURL = nil; $0.ncco = []
+            }
+        ),
+        (
+            "route /f: a call flow's requests and events carry the call records' uuids: set storage.database",
+            { c in
+                flow { _ in }(&c)
+                c.storage.database = nil
+            }
+        ),
+        ("api.allowed_http_hosts: \"a b\" is not a host, host:port, *.domain or *", { $0.api.allowedHTTPHosts = ["a b"] }),
     ]
 
     @Test("every validation rule refuses with a message naming the value", arguments: 0..<invalid.count)

@@ -30,7 +30,7 @@ import Testing
         #expect(try CallRequest.modification(Self.bytes(#"{"action":"mute"}"#), rules: Self.rules) == .mute)
         let ncco = #"""
             {"action":"transfer","destination":{"type":"ncco","ncco":[
-              {"action":"talk","text":"Hello","language":"en-GB","style":2,"loop":2,"level":0.5,"bargeIn":true},
+              {"action":"talk","text":"Hello","language":"en-GB","style":2,"loop":2,"level":0.5},
               {"action":"stream","streamUrl":["https://cdn.example.com/hold.mp3"],"loop":0},
               {"action":"conversation","name":"support"},
               {"action":"connect","endpoint":[{"type":"websocket","uri":"wss://ai.example.com/v","content-type":"audio/l16;rate=16000"}]}]}}
@@ -42,12 +42,12 @@ import Testing
         #expect(actions.count == 4)
         #expect(actions[0] == .talk(.init(text: "Hello", voice: "gmw/en+2", loop: 2, level: 0.5)))
         #expect(actions[1] == .stream(.init(url: "https://cdn.example.com/hold.mp3", loop: 0, level: 0)))
-        #expect(actions[2] == .conversation(name: "support"))
-        guard case .connect(let endpoints) = actions[3] else {
+        #expect(actions[2] == .conversation(.init(name: "support")))
+        guard case .connect(let connect) = actions[3] else {
             Issue.record("not a connect")
             return
         }
-        #expect(endpoints.map(\.uri) == ["wss://ai.example.com/v"] && endpoints[0].sampleRate == 16000)
+        #expect(connect.endpoints.map(\.uri) == ["wss://ai.example.com/v"] && connect.endpoints[0].sampleRate == 16000)
     }
 
     @Test("every bad field of a transfer is named, nested as destination.ncco[i].field")
@@ -65,8 +65,8 @@ import Testing
         let names = Self.problems { () throws(CallRequestError) in _ = try CallRequest.modification(Self.bytes(ncco), rules: Self.rules) }
         #expect(
             names == [
-                "destination.ncco[0].text", "destination.ncco[0].style", "destination.ncco[1].language", "destination.ncco[2].level",
-                "destination.ncco[2].streamUrl", "destination.ncco[3].name", "destination.ncco[4].action",
+                "destination.ncco[0].text", "destination.ncco[0].style", "destination.ncco[1].language", "destination.ncco[2].streamUrl",
+                "destination.ncco[2].level", "destination.ncco[3].name", "destination.ncco[4].action",
                 "destination.ncco[5].endpoint[0].type", "destination.ncco[6].text",
             ], "\(names)")
         #expect(
@@ -108,7 +108,7 @@ import Testing
         let call = try CallRequest.creation(Self.bytes(body), rules: Self.rules)
         #expect(call.endpoint.uri == "wss://x.agents.example.com/a")
         #expect(call.from == ["type": "phone", "number": "447700900001"] && call.headers == ["from": "447700900001"])
-        #expect(call.ncco == [.conversation(name: "room")])
+        #expect(call.ncco == [.conversation(.init(name: "room"))])
         let bad = #"{"to":[{"type":"sip","uri":"sip:x"}],"answer_url":["https://a"],"event_url":["https://e"],"from":{"type":"app"}}"#
         #expect(
             Self.problems { () throws(CallRequestError) in _ = try CallRequest.creation(Self.bytes(bad), rules: Self.rules) }

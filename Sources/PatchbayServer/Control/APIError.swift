@@ -83,6 +83,10 @@ extension APIError {
         case .invalid(let invalid): self = .invalid(invalid.problems.map { ($0.name, $0.reason) })
         case .rejected(.forbiddenHost(let uri)):
             self.init(status: .forbidden, title: "Forbidden", detail: "\(uri): its host is not in api.allowed_websocket_hosts")
+        case .rejected(.forbiddenFetchHost(let url)):
+            self.init(
+                status: .forbidden, title: "Forbidden",
+                detail: "\(url): its host is not in api.allowed_http_hosts (nor the host of a configured answer_url or event_url)")
         case .rejected(.speechUnavailable(let reason)):
             self.init(status: .serviceUnavailable, title: "Service Unavailable", detail: reason)
         }

@@ -11,19 +11,19 @@ final class GatewaySteering: CallSteering {
     private let ledger: CallLedger?
     private let links: ServiceLinks
     private let media: CallMedia
-    private let runner: NCCORunner
+    private let flows: CallFlows
     private let draining: DrainFlag
     private let background: BackgroundTasks
 
     init(
-        engine: Engine, ledger: CallLedger?, links: ServiceLinks, media: CallMedia, runner: NCCORunner, draining: DrainFlag,
+        engine: Engine, ledger: CallLedger?, links: ServiceLinks, media: CallMedia, flows: CallFlows, draining: DrainFlag,
         background: BackgroundTasks
     ) {
         self.engine = engine
         self.ledger = ledger
         self.links = links
         self.media = media
-        self.runner = runner
+        self.flows = flows
         self.draining = draining
         self.background = background
     }
@@ -56,33 +56,35 @@ final class GatewaySteering: CallSteering {
     }
 
     func transfer(_ leg: Leg, to ncco: [NCCOAction]) {
-        runner.run(ncco, on: leg)
+        flows.run(ncco, on: leg, application: ledger?.live(leg.id)?.applicationID)
     }
 
-    /// The new leg joins the NCCO's `conversation` (else one of its own), and the NCCO's other actions
-    /// run once it answers. It is not redialled when it drops (the application dials again if it wants to).
+    /// The new leg is dialled into the NCCO's first `conversation` when it asks for nothing beyond the
+    /// name (else into one of its own, and the NCCO moves it), and the whole NCCO runs once it answers:
+    /// the `conversation` holds it there (joining the one it is in changes nothing) until that
+    /// conversation ends, as the Voice API's does. It is not redialled when it drops (the application
+    /// dials again if it wants to).
     func dial(_ call: CallRequest.Creation, application: String) -> (leg: UUID, conversation: UUID) {
         let id = UUID()
         var conversation = id.uuidString.lowercased()
-        for case .conversation(let name) in call.ncco {
-            conversation = name
-            break
+        for case .conversation(let c) in call.ncco.prefix(1) where c.isPlainMove {
+            conversation = c.name
         }
-        let rest = call.ncco.filter { if case .conversation = $0 { false } else { true } }
+        let remaining = call.ncco
         var endpoint = call.endpoint
         endpoint.reconnect = false
         let anchor = DialledConversation(id: id, conversationName: conversation, headers: call.headers)
         let events = engine.events.subscribe(leg: id)
         links.dial(endpoint, for: anchor, application: application, from: CallLedger.json(call.from))
         let conversationUUID = ledger?.live(id)?.conversationUUID ?? UUID()
-        background.run { [engine, runner, links] in
+        background.run { [engine, flows, links] in
             // Until the leg has ended (or was never reached): its NCCO runs once it answers. The link's
             // attempts are published on the leg's own id, so its `gaveUp` comes through here too.
             do {
                 for try await event in events {
                     switch event.kind {
                     case .legStarted:
-                        if !rest.isEmpty, let leg = engine.leg(id) { runner.run(rest, on: leg) }
+                        if !remaining.isEmpty, let leg = engine.leg(id) { flows.run(remaining, on: leg, application: application) }
                         continue
                     case .legEnded, .service(.gaveUp):
                         break

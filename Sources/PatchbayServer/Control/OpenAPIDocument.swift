@@ -101,7 +101,7 @@ enum OpenAPIDocument {
                 ],
                 [
                     "type": "object", "required": ["action", "text"],
-                    "properties": talkFields.merging(["action": ["type": "string", "enum": ["talk"]], "bargeIn": ["type": "boolean"]]) { a, _ in a },
+                    "properties": talkFields.merging(["action": ["type": "string", "enum": ["talk"]]]) { a, _ in a },
                 ],
                 [
                     "type": "object", "required": ["action", "streamUrl"],

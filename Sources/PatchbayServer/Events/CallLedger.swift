@@ -15,6 +15,8 @@ final class CallLedger: Sendable {
     private struct State {
         var live: [UUID: CallRecord] = [:]
         var conversations: [String: (uuid: UUID, legs: Int)] = [:]
+        /// Legs being closed because their call could not go on (no NCCO): they end `failed`, with this.
+        var failing: [UUID: String] = [:]
     }
 
     let store: any CallStore
@@ -69,20 +71,28 @@ final class CallLedger: Sendable {
         }
     }
 
-    /// The leg `id` has ended (answered: completed; never answered: failed).
+    /// The leg `id` is being closed because its call cannot go on (its NCCO could not be had): it ends
+    /// `failed`, its `failed` event naming `reason`.
+    func markFailed(_ id: UUID, reason: String) {
+        state.withLock { $0.failing[id] = reason }
+        webhooks?.markFailed(id, reason: reason)
+    }
+
+    /// The leg `id` has ended (answered: completed; never answered, or marked failed: failed).
     func ended(_ id: UUID, reason: String) {
         guard
             let record = state.withLock({ s -> CallRecord? in
                 guard var r = s.live.removeValue(forKey: id) else { return nil }
-                r.status = r.answerTime == nil ? .failed : .completed
+                let failure = s.failing.removeValue(forKey: id)
+                r.status = r.answerTime == nil || failure != nil ? .failed : .completed
                 r.endTime = Date()
-                r.endReason = reason
+                r.endReason = failure ?? reason
                 Self.leave(r.conversationName, in: &s)
                 return r
             })
         else { return }
         store.save(record)
-        if record.status == .failed {
+        if record.status == .failed, record.answerTime == nil {
             // Never answered, so never in the engine: its end is the ledger's to tell.
             webhooks?.forget(id)
             webhooks?.status("failed", of: record, at: record.endTime ?? Date(), detail: reason)

@@ -44,6 +44,8 @@ final class EventWebhooks: Sendable {
     /// `legStarted` is forwarded).
     private let known = Mutex<[UUID: CallRecord]>([:])
     private let dropsLogged = Atomic<Int>(0)
+    /// Legs closed because their call could not go on: their end is `failed`, with this detail.
+    private let failing = Mutex<[UUID: String]>([:])
 
     /// Nil when no application has an `event_url`.
     init?(api: ServerConfiguration.API, group: any EventLoopGroup, metrics: ServerMetrics, logger: Logger) {
@@ -86,6 +88,11 @@ final class EventWebhooks: Sendable {
     func track(_ record: CallRecord) {
         guard let application = record.applicationID, targets[application] != nil else { return }
         known.withLock { $0[record.uuid] = record }
+    }
+
+    /// The leg is being closed because its call cannot go on: its end is sent as `failed`.
+    func markFailed(_ id: UUID, reason: String) {
+        failing.withLock { $0[id] = reason }
     }
 
     /// A leg that never joined the engine has ended (a service that could not be reached).
@@ -144,7 +151,11 @@ final class EventWebhooks: Sendable {
             guard var record = legs.removeValue(forKey: event.leg) else { return }
             forget(event.leg)
             record.endTime = time
-            status("completed", of: record, at: time, detail: reason.description)
+            if let failure = failing.withLock({ $0.removeValue(forKey: event.leg) }) {
+                status("failed", of: record, at: time, detail: failure)
+            } else {
+                status("completed", of: record, at: time, detail: reason.description)
+            }
         case .transferred:
             guard var record = legs[event.leg] else { return }
             let from = "CON-" + record.conversationUUID.uuidString.lowercased()

@@ -18,12 +18,15 @@ final class ServiceLinks: Sendable {
     }
 
     /// Dials `endpoints` for `anchor` (on `loop`, the caller's own event loop, when given).
-    func connect(_ endpoints: [WebSocketEndpoint], for anchor: any ServiceAnchor, on loop: (any EventLoop)? = nil) {
-        guard !endpoints.isEmpty else { return }
+    /// - Returns: the links, one per endpoint (an NCCO's `connect` hangs them up at its `limit`).
+    @discardableResult
+    func connect(_ endpoints: [WebSocketEndpoint], for anchor: any ServiceAnchor, on loop: (any EventLoop)? = nil) -> [ServiceLink] {
+        guard !endpoints.isEmpty else { return [] }
         let loop = loop ?? group.next()
         let started = endpoints.map { ServiceLink(endpoint: $0, caller: anchor, eventLoop: loop, dialing: dialing) }
         links.withLock { $0[anchor.id, default: []] += started }
         for link in started { link.start() }
+        return started
     }
 
     /// Dials one service as a new call of `application` (`POST /v1/calls`): its leg is `link.legID`.

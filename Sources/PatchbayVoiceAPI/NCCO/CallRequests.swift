@@ -122,7 +122,8 @@ public enum CallRequest {
     /// `PUT /v1/calls/{uuid}/stream`'s body.
     public static func stream(_ bytes: [UInt8]) throws(CallRequestError) -> NCCOAction.Stream {
         var body = try reader(bytes)
-        let stream = NCCOAction.Stream.read(&body, urlField: "stream_url")
+        // The control API's own stream: any host (no rules), so this reader cannot refuse it as a whole.
+        let stream = try? NCCOAction.Stream.read(&body, urlField: "stream_url")
         try check(body)
         return stream!
     }
