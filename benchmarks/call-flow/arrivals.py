@@ -57,10 +57,13 @@ async def call(port, hold, results):
 
             async def sender():
                 nonlocal next_send
-                while time.perf_counter() < deadline:
-                    await ws.send(silence)
-                    next_send += 0.02
-                    await asyncio.sleep(max(0, next_send - time.perf_counter()))
+                try:
+                    while time.perf_counter() < deadline:
+                        await ws.send(silence)
+                        next_send += 0.02
+                        await asyncio.sleep(max(0, next_send - time.perf_counter()))
+                except websockets.ConnectionClosed:
+                    pass  # the NCCO ran out: the gateway hung up
 
             task = asyncio.create_task(sender())
             try:
@@ -69,6 +72,8 @@ async def call(port, hold, results):
                         msg = await asyncio.wait_for(ws.recv(), timeout=max(0.01, deadline - time.perf_counter()))
                     except asyncio.TimeoutError:
                         break
+                    except websockets.ConnectionClosed:
+                        break  # the greeting is over and the NCCO with it: closed with 1000
                     if first is None and isinstance(msg, bytes) and audible(msg):
                         first = time.perf_counter()
             finally:
