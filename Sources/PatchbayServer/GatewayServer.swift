@@ -139,11 +139,11 @@ public final class GatewayServer: Sendable {
                 timeout: .milliseconds(Int64((route.answerTimeoutSeconds ?? 5) * 1000)))
             return CallFlowRoute(source: .answer(source), applicationID: application, to: route.path)
         }
-        let bytes = try JSONEncoder().encode(JSONValue.array(route.ncco ?? []))
-        switch ApplicationClient.readNCCO(Array(bytes), rules: rules) {
-        case .success(let ncco): return CallFlowRoute(source: .ncco(ncco), applicationID: application, to: route.path)
-        case .failure(let failure):
-            throw ConfigurationError("route \(route.path): \(failure.description.replacingOccurrences(of: "invalid NCCO: ", with: ""))")
+        do {
+            let ncco = try CallRequest.ncco(.array(route.ncco ?? []), rules: rules)
+            return CallFlowRoute(source: .ncco(ncco), applicationID: application, to: route.path)
+        } catch {
+            throw ConfigurationError("route \(route.path): \(error)")
         }
     }
 

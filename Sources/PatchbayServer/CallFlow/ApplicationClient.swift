@@ -155,7 +155,7 @@ final class ApplicationClient: Sendable {
             request.headers.add(
                 name: "authorization", value: "Bearer " + EventWebhooks.signature(of: body, application: signer.applicationID, secret: signer.secret))
         }
-        let amount = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let amount = TimeAmount(timeout)
         do {
             let response = try await client.execute(request, deadline: .now() + amount)
             switch response.status.code {
@@ -195,29 +195,10 @@ final class ApplicationClient: Sendable {
         guard case .array(let items) = value else {
             return .failure(Failure(description: "the answer is not an NCCO (a JSON array)", retryable: false))
         }
-        var objects: [[String: JSONValue]] = []
-        for item in items {
-            guard case .object(let object) = item else {
-                return .failure(Failure(description: "the answer is not an NCCO (an array of action objects)", retryable: false))
-            }
-            objects.append(object)
-        }
-        var fields = FieldReader(fields: [:])
         do {
-            let ncco = try NCCOAction.read(objects, in: &fields, rules: rules)
-            if let (name, reason) = fields.problems.first {
-                return .failure(Failure(description: "invalid NCCO: \(name) \(reason)", retryable: false))
-            }
-            return .success(ncco)
+            return .success(try CallRequest.ncco(.array(items), rules: rules))
         } catch {
-            switch error {
-            case .forbiddenHost(let uri):
-                return .failure(Failure(description: "invalid NCCO: \(uri) is not in api.allowed_websocket_hosts", retryable: false))
-            case .speechUnavailable(let reason):
-                return .failure(Failure(description: "invalid NCCO: talk cannot be spoken here (\(reason))", retryable: false))
-            case .forbiddenFetchHost(let url):
-                return .failure(Failure(description: "invalid NCCO: \(url) is not in api.allowed_http_hosts", retryable: false))
-            }
+            return .failure(Failure(description: "invalid NCCO: \(error)", retryable: false))
         }
     }
 }

@@ -56,7 +56,7 @@ public final class StreamFetcher: Sendable {
     /// - Parameter group: the event loops its connections run on (the gateway's own).
     public init(limits: Limits = Limits(), group: any EventLoopGroup) {
         self.limits = limits
-        let timeout = Self.timeAmount(limits.timeout)
+        let timeout = TimeAmount(limits.timeout)
         client = HTTPClient(
             eventLoopGroupProvider: .shared(group),
             configuration: .init(
@@ -74,7 +74,7 @@ public final class StreamFetcher: Sendable {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "accept", value: "audio/mpeg, audio/wav, audio/x-wav, audio/*;q=0.9, */*;q=0.5")
         do {
-            let response = try await client.execute(request, timeout: Self.timeAmount(limits.timeout))
+            let response = try await client.execute(request, timeout: TimeAmount(limits.timeout))
             guard response.status == .ok else {
                 throw StreamFetchError.httpStatus(Int(response.status.code))
             }
@@ -96,10 +96,6 @@ public final class StreamFetcher: Sendable {
         } catch {
             throw .transport("\(error)")
         }
-    }
-
-    private static func timeAmount(_ d: Duration) -> TimeAmount {
-        .nanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
     }
 
     deinit {

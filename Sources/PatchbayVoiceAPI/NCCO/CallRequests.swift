@@ -147,6 +147,18 @@ public enum CallRequest {
         return digits!
     }
 
+    /// An NCCO on its own — an `answer_url`'s or an event's answer, a route's `ncco` — a JSON array of
+    /// action objects, every bad field named as `ncco[i].field`.
+    public static func ncco(_ value: JSONValue, rules: NCCORules) throws(CallRequestError) -> [NCCOAction] {
+        var body = FieldReader(fields: ["ncco": value])
+        var ncco: [NCCOAction] = []
+        if let objects = body.objects("ncco", required: true) {
+            ncco = try rejection { () throws(NCCORejection) in try NCCOAction.read(objects, in: &body, rules: rules) }
+        }
+        try check(body)
+        return ncco
+    }
+
     private static func reader(_ bytes: [UInt8]) throws(CallRequestError) -> FieldReader {
         do {
             return try FieldReader(json: bytes)
@@ -174,7 +186,17 @@ public enum CallRequest {
 
 /// Why a call request is refused: fields that do not validate (a 400), or a rule the request breaks as a
 /// whole (a host that is not allowed: 403; no speech: 503).
-public enum CallRequestError: Error, Equatable, Sendable {
+public enum CallRequestError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalid(InvalidParameters)
     case rejected(NCCORejection)
+
+    /// The first bad field (`ncco[2].text is required`), or the rule broken: short enough for a close reason.
+    public var description: String {
+        switch self {
+        case .invalid(let parameters):
+            guard let first = parameters.problems.first else { return "invalid" }
+            return "\(first.name) \(first.reason)"
+        case .rejected(let rejection): return rejection.description
+        }
+    }
 }

@@ -459,11 +459,19 @@ public struct NCCORules: Sendable {
 }
 
 /// Why an NCCO (or a request carrying one) is refused as a whole, beyond the fields it names.
-public enum NCCORejection: Error, Equatable, Sendable {
+public enum NCCORejection: Error, Equatable, Sendable, CustomStringConvertible {
     /// A `connect` endpoint whose host is not allowed (`api.allowed_websocket_hosts`).
     case forbiddenHost(String)
     /// A `talk` cannot be spoken: there is no speech here.
     case speechUnavailable(String)
     /// An `eventUrl`, `streamUrl` or `musicOnHoldUrl` whose host is not allowed (`api.allowed_http_hosts`).
     case forbiddenFetchHost(String)
+
+    public var description: String {
+        switch self {
+        case .forbiddenHost(let uri): "\(uri) is not in api.allowed_websocket_hosts"
+        case .speechUnavailable(let reason): "talk cannot be spoken here (\(reason))"
+        case .forbiddenFetchHost(let url): "\(url) is not in api.allowed_http_hosts"
+        }
+    }
 }
