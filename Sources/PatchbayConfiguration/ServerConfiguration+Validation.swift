@@ -103,6 +103,17 @@ extension ServerConfiguration {
         guard (1...256).contains(w.concurrency) else {
             throw ConfigurationError("api.webhooks.concurrency must be 1...256 (got \(w.concurrency))")
         }
+        if let url = api.publicURL {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil, parsed.query == nil else {
+                throw ConfigurationError("api.public_url must be an http or https URL with a host and no query (got \(url))")
+            }
+        }
+        if let days = storage.recordingsRetentionDays, !(days > 0 && days <= 36500) {
+            throw ConfigurationError("storage.recordings_retention_days must be in (0, 36500] (got \(days))")
+        }
+        if storage.recordings != nil, storage.database == nil {
+            throw ConfigurationError("storage.recordings: recordings are listed in the call records: set storage.database")
+        }
         if !api.applications.isEmpty, storage.database == nil {
             throw ConfigurationError("api: the control API reads the call records: set storage.database")
         }

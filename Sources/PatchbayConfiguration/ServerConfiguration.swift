@@ -327,6 +327,9 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         /// configured URLs (the applications' `event_url`, the routes' `answer_url` and
         /// `fallback_answer_url`, always allowed). Same patterns as `allowed_websocket_hosts`.
         public var allowedHTTPHosts: [String] = []
+        /// The base of the URLs the API hands out (a recording's `recording_url`): the scheme, host and
+        /// port applications reach the API at (a load balancer's). Nil: the API listener's own.
+        public var publicURL: String?
         public var webhooks: Webhooks
 
         public init(applications: [Application] = [], allowedWebSocketHosts: [String] = [], webhooks: Webhooks = Webhooks()) {
@@ -340,6 +343,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             case allowedWebSocketHosts = "allowed_websocket_hosts"
             case allowedHTTPHosts = "allowed_http_hosts"
             case requestsPerSecond = "requests_per_second"
+            case publicURL = "public_url"
         }
 
         /// `listen` as host and port, or nil when it is not `host:port` (IPv6 in brackets).
@@ -359,6 +363,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
             requestsPerSecond = try c.decodeIfPresent(Double.self, forKey: .requestsPerSecond) ?? 100
             allowedWebSocketHosts = try c.decodeIfPresent([String].self, forKey: .allowedWebSocketHosts) ?? []
             allowedHTTPHosts = try c.decodeIfPresent([String].self, forKey: .allowedHTTPHosts) ?? []
+            publicURL = try c.decodeIfPresent(String.self, forKey: .publicURL)
             webhooks = try c.decodeIfPresent(Webhooks.self, forKey: .webhooks) ?? Webhooks()
         }
 
@@ -384,19 +389,35 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public struct Storage: Sendable, Equatable, Codable {
         /// The SQLite database of call records (nil: none; `patchbay serve` uses `defaultDatabase`).
         public var database: String?
+        /// The folder of recording files (nil: `recordings` beside the database).
+        public var recordings: String?
+        /// Days a finished recording is kept before it is removed (nil: until it is deleted).
+        public var recordingsRetentionDays: Double?
 
-        public init(database: String? = nil) {
+        public init(database: String? = nil, recordings: String? = nil, recordingsRetentionDays: Double? = nil) {
             self.database = database
+            self.recordings = recordings
+            self.recordingsRetentionDays = recordingsRetentionDays
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case database
+            case database, recordings
+            case recordingsRetentionDays = "recordings_retention_days"
         }
 
         public init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             database = try c.decodeIfPresent(String.self, forKey: .database)
+            recordings = try c.decodeIfPresent(String.self, forKey: .recordings)
+            recordingsRetentionDays = try c.decodeIfPresent(Double.self, forKey: .recordingsRetentionDays)
+        }
+
+        /// The recordings' folder: `recordings`, else a `recordings` folder beside the database.
+        public var recordingsFolder: String? {
+            if let recordings { return recordings }
+            guard let database else { return nil }
+            return URL(fileURLWithPath: database).deletingLastPathComponent().path + "/recordings"
         }
 
         /// `patchbay.sqlite` in the state directory systemd gives the service (`$STATE_DIRECTORY`, its first

@@ -23,6 +23,8 @@ final class Conversation {
     var slot = 0
     private var windowTicks = 0
     private var timed = false
+    /// Recordings of the whole conversation: each leg's own audio on a track of its own.
+    private(set) var sinks: [RecordingSink] = []
 
     init(name: String, rate: Int) {
         self.name = name
@@ -43,6 +45,7 @@ final class Conversation {
         leg.media = try LegMedia(sampleRate: leg.sampleRate, mixRate: newRate, detectDTMF: detectDTMF)
         leg.conversation = self
         legs.append(leg)
+        for sink in sinks { addTrack(for: leg, to: sink) }
         if newRate != rate { try setRate(newRate) }
         try connectDirectly()
     }
@@ -50,6 +53,16 @@ final class Conversation {
     /// Removes a leg; the rate drops to the highest remaining.
     func remove(_ leg: Leg) {
         legs.removeAll { $0 === leg }
+        if !sinks.isEmpty {
+            // Its tracks of this conversation's recordings end here (a leg's own recordings go with it).
+            let mine = Set(sinks.map(ObjectIdentifier.init))
+            for tap in leg.ownTaps where tap.conversationSink.map(mine.contains) == true { tap.end() }
+            leg.ownTaps.removeAll { $0.conversationSink.map(mine.contains) == true }
+            if legs.isEmpty {
+                for sink in sinks { sink.endSource() }
+                sinks = []
+            }
+        }
         leg.media = nil
         leg.conversation = nil
         leg.forwardsDirectly.store(false, ordering: .relaxed)
@@ -57,6 +70,38 @@ final class Conversation {
             try? setRate(highest)  // every pair of supported rates converts; cannot fail
         }
         try? connectDirectly()  // likewise
+    }
+
+    // MARK: Recording
+
+    /// Records every leg of the conversation from now on, and every leg that joins it (a control
+    /// operation: each track allocates its ring).
+    func addSink(_ sink: RecordingSink) {
+        guard !sinks.contains(where: { $0 === sink }) else { return }
+        sinks.append(sink)
+        for leg in legs { addTrack(for: leg, to: sink) }
+    }
+
+    func removeSink(_ sink: RecordingSink) {
+        guard sinks.contains(where: { $0 === sink }) else { return }
+        sinks.removeAll { $0 === sink }
+        let id = ObjectIdentifier(sink)
+        for leg in legs { leg.ownTaps.removeAll { $0.conversationSink == id } }
+    }
+
+    private func addTrack(for leg: Leg, to sink: RecordingSink) {
+        let track = RecordingTrack(
+            leg: leg.id, side: .own, sampleRate: leg.sampleRate, origin: sink.origin, conversationSink: ObjectIdentifier(sink))
+        sink.add(track)
+        leg.ownTaps.append(track)
+    }
+
+    /// The leg's frame (at its rate) to every recording of its own audio: silence while it is muted.
+    @inline(__always)
+    private func recordOwn(_ leg: Leg, _ frame: UnsafeMutableBufferPointer<Int16>, now: Int64) {
+        guard !leg.ownTaps.isEmpty else { return }
+        let muted = leg.isMuted
+        for tap in leg.ownTaps { tap.write(muted ? nil : UnsafeBufferPointer(frame), now: now) }
     }
 
     private func setRate(_ newRate: Int) throws(ResamplerError) {
@@ -118,6 +163,7 @@ final class Conversation {
             let frame = UnsafeMutableBufferPointer(rebasing: media.legFrame[0..<n])
             _ = source.inbound.readFrame(into: frame)
             detectDTMF(source, media, frame, metrics: metrics, events: events)
+            recordOwn(source, frame, now: now)
             sendDirect(frame, from: media, to: listener, silence: false, now: now, metrics: metrics, events: events)
         }
     }
@@ -133,6 +179,7 @@ final class Conversation {
             source.framesConcealed.add()
             metrics.framesConcealed.increment()
             detectDTMF(source, media, frame, metrics: metrics, events: events)
+            recordOwn(source, frame, now: now)
             sendDirect(frame, from: media, to: listener, silence: true, now: now, metrics: metrics, events: events)
         }
         // Frames pass straight through, so one still waiting at every tick for a second is surplus.
@@ -162,6 +209,7 @@ final class Conversation {
     ) {
         let lost = leg.outbound.write(UnsafeBufferPointer(output))
         if lost > 0 { metrics.ringOverflowSamples.increment(by: lost) }
+        for tap in leg.heardTaps { tap.write(UnsafeBufferPointer(output), now: now) }
         media.pacer.sent(at: now, silence: silence)
         leg.framesOut.add()
         metrics.framesOut.increment()
@@ -213,7 +261,7 @@ final class Conversation {
 
         for leg in legs {
             guard let media = leg.media, !media.forwardsDirectly else { continue }
-            pullInbound(leg, media, metrics: metrics, events: events)
+            pullInbound(leg, media, now: now, metrics: metrics, events: events)
             media.convertToMix(samples: mixSamples)
             if !leg.isMuted {
                 for i in 0..<mixSamples { sum[i] &+= Int32(media.mixFrame[i]) }
@@ -305,7 +353,7 @@ final class Conversation {
         }
     }
 
-    private func pullInbound(_ leg: Leg, _ media: LegMedia, metrics: EngineMetrics, events: EventHub) {
+    private func pullInbound(_ leg: Leg, _ media: LegMedia, now: Int64, metrics: EngineMetrics, events: EventHub) {
         let n = media.frameSamples
         dropBurst(leg, media, metrics: metrics)
         // At a tick one frame normally waits (the one this tick takes): a second one is surplus.
@@ -317,6 +365,7 @@ final class Conversation {
             metrics.framesConcealed.increment()
         }
         detectDTMF(leg, media, frame, metrics: metrics, events: events)
+        recordOwn(leg, frame, now: now)
     }
 
     private func pushOutbound(_ leg: Leg, _ media: LegMedia, now: Int64, metrics: EngineMetrics, events: EventHub) {

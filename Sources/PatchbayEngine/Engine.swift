@@ -272,6 +272,50 @@ public final class Engine: Sendable {
         }
     }
 
+    /// The engine's clock now (ns): a `RecordingSink`'s origin.
+    public var now: Int64 { configuration.now() }
+
+    /// Starts copying the leg's audio into `sink` (see `RecordingCapture`); from its next frame.
+    public func startRecording(_ sink: RecordingSink, capture: RecordingCapture, on legID: UUID) throws(EngineError) {
+        guard let leg = registry[legID] else { throw .unknownLeg(legID) }
+        guard !leg.isEcho else { throw .echoLeg(legID) }
+        onShard(of: leg) {
+            guard leg.isLive else {
+                sink.endSource()
+                return
+            }
+            switch capture {
+            case .leg(let own, let heard):
+                if own {
+                    let track = RecordingTrack(leg: leg.id, side: .own, sampleRate: leg.sampleRate, origin: sink.origin)
+                    sink.add(track)
+                    leg.ownTaps.append(track)
+                }
+                if heard {
+                    let track = RecordingTrack(leg: leg.id, side: .heard, sampleRate: leg.sampleRate, origin: sink.origin)
+                    sink.add(track)
+                    leg.heardTaps.append(track)
+                }
+            case .conversation:
+                leg.conversation?.addSink(sink)
+            }
+        }
+    }
+
+    /// Stops copying into `sink` (its tracks end at once; the shards let go of them before their next
+    /// tick). The leg is any leg the recording took audio from.
+    public func stopRecording(_ sink: RecordingSink, on legID: UUID) {
+        sink.endTracks()
+        for id in Set(sink.tracks.map(\.leg)).union([legID]) {
+            guard let leg = registry[id], !leg.isEcho else { continue }
+            onShard(of: leg) {
+                leg.ownTaps.removeAll { $0.isEnded }
+                leg.heardTaps.removeAll { $0.isEnded }
+                leg.conversation?.removeSink(sink)
+            }
+        }
+    }
+
     /// Asks the peer to drop the audio it has queued (barge-in); its answer is published as `.cleared`.
     public func sendClear(to legID: UUID) throws(EngineError) {
         guard let leg = registry[legID] else { throw .unknownLeg(legID) }

@@ -81,6 +81,9 @@ public final class Leg: @unchecked Sendable {
     /// The legs this one hears, and the legs that hear it (nil: every leg); see `Engine.setAudience`.
     var canHear: Set<UUID>?
     var canSpeak: Set<UUID>?
+    /// Recordings taking the leg's own audio, and what it hears (`RecordingTrack`).
+    var ownTaps: [RecordingTrack] = []
+    var heardTaps: [RecordingTrack] = []
 
     /// Whether the leg hears `speaker` (by the audience lists alone; shard-owned state).
     func hears(_ speaker: Leg) -> Bool {

@@ -148,6 +148,11 @@ final class MediaShard: @unchecked Sendable {
         withMedia { [self] in
             defer { then() }
             _ = remove(leg)
+            // The leg's own recordings end with it.
+            for tap in leg.ownTaps { tap.end() }
+            for tap in leg.heardTaps { tap.end() }
+            leg.ownTaps = []
+            leg.heardTaps = []
         }
     }
 

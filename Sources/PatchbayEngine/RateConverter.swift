@@ -1,16 +1,16 @@
-import PatchbayDSP
+public import PatchbayDSP
 
 /// Converts a leg's 20 ms frames to another rate, or copies them when the rates agree.
 ///
 /// Streams always move in whole 20 ms frames; a converter always fills its output frame (the
 /// resampler's steady state makes exactly one output frame per input frame; a short first frame after a
 /// reset is zero-padded).
-struct RateConverter: ~Copyable {
-    let inputRate: Int
-    let outputRate: Int
+public struct RateConverter: ~Copyable {
+    public let inputRate: Int
+    public let outputRate: Int
     private var resampler: Resampler?
 
-    init(from inputRate: Int, to outputRate: Int) throws(ResamplerError) {
+    public init(from inputRate: Int, to outputRate: Int) throws(ResamplerError) {
         self.inputRate = inputRate
         self.outputRate = outputRate
         resampler = inputRate == outputRate ? nil : try Resampler(from: inputRate, to: outputRate)
@@ -25,7 +25,7 @@ struct RateConverter: ~Copyable {
     }
 
     /// Converts one frame of `input` into all of `output`.
-    mutating func convert(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
+    public mutating func convert(_ input: UnsafeBufferPointer<Int16>, into output: UnsafeMutableBufferPointer<Int16>) {
         var produced: Int
         if resampler == nil {
             produced = min(input.count, output.count)

@@ -7,7 +7,7 @@ import Synchronization
 /// written). Saves are coalesced per leg and written in one transaction per batch, at most
 /// `batchDelay` after the first save of the batch; every row carries a revision, so that a batch that
 /// commits late never overwrites a newer one.
-public final class SQLiteCallStore: CallStore {
+public final class SQLiteCallStore: CallStore, RecordingStore {
     /// The schema, version by version: a database made by any earlier Patchbay is brought up to date on
     /// open. Never edit a migration that has shipped; add the next one.
     static var migrator: DatabaseMigrator {
@@ -27,6 +27,27 @@ public final class SQLiteCallStore: CallStore {
                 t.column("answer_time", .double)
                 t.column("end_time", .double)
                 t.column("end_reason", .text)
+            }
+        }
+        m.registerMigration("v2: recording") { db in
+            try db.create(table: "recording") { t in
+                t.primaryKey("id", .text)
+                t.column("recording_uuid", .text).notNull()
+                t.column("leg_uuid", .text).notNull().indexed()
+                t.column("conversation_uuid", .text).notNull()
+                t.column("application_id", .text)
+                t.column("status", .text).notNull().indexed()
+                t.column("format", .text).notNull()
+                t.column("channels", .integer).notNull()
+                t.column("sample_rate", .integer).notNull()
+                t.column("path", .text).notNull()
+                t.column("start_time", .double).notNull()
+                t.column("end_time", .double).indexed()
+                t.column("size", .integer)
+                t.column("lost_ms", .integer).notNull().defaults(to: 0)
+                t.column("error", .text)
+                t.column("event_url", .text)
+                t.column("event_method", .text)
             }
         }
         return m
@@ -217,6 +238,83 @@ public final class SQLiteCallStore: CallStore {
         await writer.value
         try await flush()
         try pool.close()
+    }
+
+    // MARK: Recordings
+
+    public func saveRecording(_ r: RecordingRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO recording (id, recording_uuid, leg_uuid, conversation_uuid, application_id, status,
+                        format, channels, sample_rate, path, start_time, end_time, size, lost_ms, error, event_url, event_method)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    r.id.uuidString.lowercased(), r.recordingUUID.uuidString.lowercased(), r.legUUID.uuidString.lowercased(),
+                    r.conversationUUID.uuidString.lowercased(), r.applicationID, r.status.rawValue, r.format, r.channels,
+                    r.sampleRate, r.path, r.startTime.timeIntervalSince1970, r.endTime?.timeIntervalSince1970, r.size,
+                    r.lostMilliseconds, r.error, r.eventURL, r.eventMethod,
+                ])
+        }
+    }
+
+    public func recording(_ id: UUID) async throws -> RecordingRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM recording WHERE id = ?", arguments: [id.uuidString.lowercased()]).map(Self.recording)
+        }
+    }
+
+    public func recordings(ofLeg leg: UUID) async throws -> [RecordingRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM recording WHERE leg_uuid = ? ORDER BY start_time", arguments: [leg.uuidString.lowercased()]
+            ).map(Self.recording)
+        }
+    }
+
+    public func recordings(status: RecordingRecord.Status) async throws -> [RecordingRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM recording WHERE status = ? ORDER BY start_time", arguments: [status.rawValue])
+                .map(Self.recording)
+        }
+    }
+
+    public func recordings(endedBefore date: Date, limit: Int) async throws -> [RecordingRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM recording WHERE end_time < ? ORDER BY end_time LIMIT ?",
+                arguments: [date.timeIntervalSince1970, limit]
+            ).map(Self.recording)
+        }
+    }
+
+    public func deleteRecording(_ id: UUID) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM recording WHERE id = ?", arguments: [id.uuidString.lowercased()])
+        }
+    }
+
+    private static func recording(_ row: Row) throws -> RecordingRecord {
+        func uuid(_ column: String) throws -> UUID {
+            guard let text: String = row[column], let value = UUID(uuidString: text) else {
+                throw RecordsError.malformedRow("recording \(column) is not a UUID")
+            }
+            return value
+        }
+        guard let status = RecordingRecord.Status(rawValue: row["status"] ?? ""), let start = row["start_time"] as Double? else {
+            throw RecordsError.malformedRow("recording status or start_time")
+        }
+        var r = RecordingRecord(
+            id: try uuid("id"), recordingUUID: try uuid("recording_uuid"), legUUID: try uuid("leg_uuid"),
+            conversationUUID: try uuid("conversation_uuid"), applicationID: row["application_id"], status: status,
+            format: row["format"] ?? "", channels: row["channels"] ?? 1, sampleRate: row["sample_rate"] ?? 8000, path: row["path"] ?? "",
+            startTime: Date(timeIntervalSince1970: start), eventURL: row["event_url"], eventMethod: row["event_method"])
+        r.endTime = (row["end_time"] as Double?).map(Date.init(timeIntervalSince1970:))
+        r.size = row["size"]
+        r.lostMilliseconds = row["lost_ms"] ?? 0
+        r.error = row["error"]
+        return r
     }
 
     /// A row as a record (a row this store wrote: a malformed one is an error, not a guess).

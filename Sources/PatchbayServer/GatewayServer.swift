@@ -49,6 +49,8 @@ public final class GatewayServer: Sendable {
     private let webhooks: EventWebhooks?
     /// Turns engine events into webhooks; ends with the engine's event stream.
     private let webhookForwarder = Mutex<Task<Void, Never>?>(nil)
+    /// Recordings (nil when `storage.database` is not set).
+    private let recordings: Recordings?
     private let listener = Mutex<MediaListener?>(nil)
 
     /// Fetches http(s) audio for stream players.
@@ -79,15 +81,17 @@ public final class GatewayServer: Sendable {
             outbounds[ObjectIdentifier(loop)] = LoopOutbound(eventLoop: loop)
         }
         self.outbounds = outbounds
+        var sqlite: SQLiteCallStore?
         do {
             sslContext = try configuration.tls.map(Self.serverTLS)
             webhooks = EventWebhooks(api: configuration.api, group: group, metrics: metrics, logger: logger)
             if let path = configuration.storage.database {
                 do {
-                    records = CallLedger(store: try SQLiteCallStore(path: path, logger: logger), api: configuration.api, webhooks: webhooks)
+                    sqlite = try SQLiteCallStore(path: path, logger: logger)
                 } catch {
                     throw ConfigurationError("cannot open storage.database \(path): \(error)")
                 }
+                records = CallLedger(store: sqlite!, api: configuration.api, webhooks: webhooks)
             } else {
                 records = nil
             }
@@ -112,10 +116,19 @@ public final class GatewayServer: Sendable {
         for app in configuration.api.applications {
             applications[app.applicationID] = (app.eventURL, app.signatureSecret.map { .init(applicationID: app.applicationID, secret: $0) })
         }
+        let client = ApplicationClient(group: group, logger: logger)
+        if let sqlite, let folder = configuration.storage.recordingsFolder {
+            recordings = Recordings(
+                settings: .init(folder: folder, retentionSeconds: configuration.storage.recordingsRetentionDays.map { $0 * 86400 }), engine: engine,
+                store: sqlite, ledger: records, webhooks: webhooks, client: client, applications: applications, background: background,
+                metrics: metrics, logger: logger)
+        } else {
+            recordings = nil
+        }
         flows = CallFlows(
             context: .init(
-                engine: engine, ledger: records, links: links, media: media, client: ApplicationClient(group: group, logger: logger),
-                rules: rules, applications: applications, answerTimeout: .seconds(5), background: background, logger: logger))
+                engine: engine, ledger: records, links: links, media: media, client: client, rules: rules, applications: applications,
+                answerTimeout: .seconds(5), background: background, recordings: recordings, logger: logger))
         steering = GatewaySteering(
             engine: engine, ledger: records, links: links, media: media, flows: flows, draining: draining, background: background)
     }
@@ -184,12 +197,18 @@ public final class GatewayServer: Sendable {
             // Legs a previous process left live ended with it: closed before any new leg is recorded.
             let orphans = try await records.store.closeOrphans(at: Date(), reason: "gateway restarted")
             if orphans > 0 { logger.notice("closed the records of legs left live by the previous run", metadata: ["legs": "\(orphans)"]) }
+            // Recordings the previous run left open are finished (or failed) before any new one starts.
+            do {
+                try await recordings?.start()
+            } catch {
+                throw ConfigurationError("cannot use storage.recordings \(recordings?.settings.folder ?? ""): \(error)")
+            }
             if !configuration.api.applications.isEmpty {
                 let rules = Self.nccoRules(configuration)
                 api = ControlAPI(
                     auth: try await ApplicationAuth.load(
                         configuration.api.applications.map { .init(applicationID: $0.applicationID, publicKey: $0.publicKey) }), store: records.store,
-                    steering: steering,
+                    steering: steering, files: recordings,
                     rules: rules, requestsPerSecond: configuration.api.requestsPerSecond, logger: logger)
             }
         }
@@ -213,6 +232,9 @@ public final class GatewayServer: Sendable {
             }
         }
         records?.setBase("\(sslContext == nil ? "ws" : "wss")://\(configuration.host):\(address.port ?? configuration.port)")
+        let apiPort = listener.withLock { $0?.apiAddress?.port } ?? address.port ?? configuration.port
+        let apiHost = configuration.api.listenAddress?.host ?? configuration.host
+        recordings?.setPublicBase(configuration.api.publicURL ?? "\(sslContext == nil ? "http" : "https")://\(apiHost):\(apiPort)")
         if let webhooks {
             let events = engine.events.subscribe()
             webhooks.start()
@@ -299,6 +321,8 @@ public final class GatewayServer: Sendable {
     /// call records (the last batch written, the database closed). Any connection still open is dropped.
     public func shutdown() async {
         await listener.withLock({ $0 })?.closeAll()
+        // Every recording's file is completed and listed while the engine and the records are still up.
+        await recordings?.shutdown()
         engine.shutdown()
         flows.stop()
         await background.cancelAll()

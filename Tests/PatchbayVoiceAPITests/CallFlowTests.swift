@@ -71,14 +71,14 @@ import Testing
              {"action":"input","type":["dtmf"],"dtmf":{"maxDigits":21,"timeOut":11}},
              {"action":"notify","payload":{}},
              {"action":"conversation","name":"r","mute":true,"canSpeak":["not-a-uuid"]},
-             {"action":"record"},
+             {"action":"record","format":"flac","channels":4},
              {"action":"input","type":["dtmf"],"mode":"asynchronous","dtmf":{"maxDigits":2}}]
             """#)
         let names = problems.map { String($0.prefix(while: { $0 != ":" })) }
         #expect(
             names == [
                 "ncco[0].type", "ncco[1].bargeIn", "ncco[2].timeout", "ncco[4].dtmf.maxDigits", "ncco[4].dtmf.timeOut",
-                "ncco[5].eventUrl", "ncco[6].canSpeak", "ncco[7].action", "ncco[8].dtmf",
+                "ncco[5].eventUrl", "ncco[6].canSpeak", "ncco[7].format", "ncco[7].channels", "ncco[8].dtmf",
             ], "\(problems)")
         #expect(problems[0].contains("speech recognition"))
     }

@@ -58,7 +58,7 @@ import Testing
               {"action":"talk","text":"Hallo","language":"xx-YY"},
               {"action":"stream","streamUrl":["ftp://x", "https://y"],"level":3},
               {"action":"conversation","name":""},
-              {"action":"record"},
+              {"action":"record","endOnKey":"x"},
               {"action":"connect","endpoint":[{"type":"phone","number":"1"}]},
               {"action":"talk","text":null}]}}
             """#
@@ -66,7 +66,7 @@ import Testing
         #expect(
             names == [
                 "destination.ncco[0].text", "destination.ncco[0].style", "destination.ncco[1].language", "destination.ncco[2].streamUrl",
-                "destination.ncco[2].level", "destination.ncco[3].name", "destination.ncco[4].action",
+                "destination.ncco[2].level", "destination.ncco[3].name", "destination.ncco[4].endOnKey",
                 "destination.ncco[5].endpoint[0].type", "destination.ncco[6].text",
             ], "\(names)")
         #expect(

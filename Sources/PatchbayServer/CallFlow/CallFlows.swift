@@ -27,6 +27,8 @@ final class CallFlows: Sendable {
         /// How long an event's answer may take.
         let answerTimeout: Duration
         let background: BackgroundTasks
+        /// Nil without storage: a `record` is then refused when it runs (logged; the NCCO goes on).
+        let recordings: Recordings?
         let logger: Logger
     }
 

@@ -89,6 +89,8 @@ final class FlowSession: Sendable {
         var timer: Task<Void, Never>?
         var timerDeadline: Double?
         var conversation: NCCOAction.Conversation?
+        /// Flow record ids and the recordings' file ids.
+        var recordings: [Int: UUID] = [:]
         var isOver = false
         var logger: Logger
 
@@ -133,6 +135,7 @@ final class FlowSession: Sendable {
                 } else {
                     players[id] = player
                     playbacks[player] = id
+                    context.recordings?.mark(leg: leg.id, type: "playback_started", fields: ["playback": .number(Double(id))])
                 }
             case .engine(let event):
                 engine(event)
@@ -279,6 +282,10 @@ final class FlowSession: Sendable {
                 if let connect = connects.removeValue(forKey: id) {
                     for link in connect.links { link.stop(reason: "the NCCO's connect timeout or limit passed") }
                 }
+            case .record(let id, let record):
+                self.record(id, record)
+            case .stopRecording(let id):
+                if let recording = recordings[id] { context.recordings?.stop(recording, reason: "endOnKey") }
             case .close(let reason):
                 logger.info("NCCO ended: closing the leg")
                 leg.transport.close(reason: reason)
@@ -306,6 +313,25 @@ final class FlowSession: Sendable {
             }
         }
 
+        private mutating func record(_ id: Int, _ record: NCCOAction.Record) {
+            let session = session
+            guard let keeper = context.recordings else {
+                logger.warning("record: this gateway keeps no recordings (no storage.database): the NCCO goes on")
+                perform(flow.handle(.recordEnded(id), at: now))
+                return
+            }
+            let layout: Recordings.Request.Layout =
+                !record.split ? .mono : record.channels == 2 ? .split : .perLeg(channels: record.channels)
+            let request = Recordings.Request(
+                format: .init(record.format), layout: layout, timeOut: record.timeOut, endOnSilence: record.endOnSilence, beepStart: record.beepStart,
+                eventTarget: record.eventTarget)
+            if let file = keeper.start(request, on: leg, application: session.applicationID, onEnd: { session.send(.flow(.recordEnded(id))) }) {
+                recordings[id] = file
+            } else {
+                perform(flow.handle(.recordEnded(id), at: now))
+            }
+        }
+
         private mutating func join(_ conversation: NCCOAction.Conversation) {
             self.conversation = conversation
             let from = leg.conversationName
@@ -322,6 +348,11 @@ final class FlowSession: Sendable {
                 }
             } catch {
                 logger.notice("could not join the conversation", metadata: ["conversation": "\(conversation.name)", "error": "\(error)"])
+            }
+            if conversation.record, let recordings = context.recordings {
+                let request = Recordings.Request(
+                    format: .mp3, layout: .conversation, timeOut: 7200, endOnSilence: nil, beepStart: false, eventTarget: nil)
+                recordings.start(request, on: leg, application: session.applicationID)
             }
             session.setHolding(conversation.name)
             session.callFlows.joined(

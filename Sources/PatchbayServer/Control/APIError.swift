@@ -48,9 +48,25 @@ struct APIError: Error, Equatable {
 /// A control API answer: status, JSON body, and any extra headers.
 struct APIResponse {
     let status: HTTPResponseStatus
-    /// The body as sent ("" for a 204).
+    /// The body as sent ("" for a 204, or when `file` is the body).
     let json: String
     var headers: [(String, String)] = []
+    /// A file's bytes as the body instead (a recording): sent from disk in pieces.
+    var file: FileBody?
+
+    struct FileBody: Sendable {
+        let path: String
+        let offset: Int
+        let length: Int
+        let contentType: String
+    }
+
+    init(status: HTTPResponseStatus, file: FileBody, headers: [(String, String)]) {
+        self.status = status
+        json = ""
+        self.file = file
+        self.headers = headers
+    }
 
     init(status: HTTPResponseStatus = .ok, body: [String: Any]) {
         self.status = status

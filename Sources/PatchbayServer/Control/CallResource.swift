@@ -20,7 +20,24 @@ struct CallResource: APIResource {
         else {
             throw APIError.notFound("no call \(text)")
         }
-        return APIResponse(body: Self.callObject(record, now: Date()))
+        var object = Self.callObject(record, now: Date())
+        if let recordings = calls.recordings {
+            let rows = try await recordings.rows(ofLeg: uuid)
+            if !rows.isEmpty {
+                object["recordings"] = rows.map { r -> [String: Any] in
+                    var o: [String: Any] = [
+                        "recording_uuid": r.recordingUUID.uuidString.lowercased(), "status": r.status.rawValue, "format": r.format,
+                        "channels": r.channels, "start_time": VoiceAPITime.format(r.startTime),
+                    ]
+                    if r.status == .completed { o["recording_url"] = recordings.url(of: r.id) }
+                    if let end = r.endTime { o["end_time"] = VoiceAPITime.format(end) }
+                    if let size = r.size { o["size"] = size }
+                    if let error = r.error { o["error"] = error }
+                    return o
+                }
+            }
+        }
+        return APIResponse(body: object)
     }
 
     private func modify(_ request: APIRequest) async throws -> APIResponse {

@@ -27,24 +27,34 @@ final class ControlAPI: Sendable {
         }
     }
 
-    init(auth: ApplicationAuth, store: any CallStore, steering: any CallSteering, rules: NCCORules, requestsPerSecond: Double, logger: Logger) {
+    init(
+        auth: ApplicationAuth, store: any CallStore, steering: any CallSteering, files: Recordings? = nil, rules: NCCORules,
+        requestsPerSecond: Double, logger: Logger
+    ) {
         self.auth = auth
         limiter = RateLimiter(perSecond: requestsPerSecond)
-        let calls = CallContext(store: store, steering: steering, rules: rules, logger: logger)
-        routes = [
+        let calls = CallContext(store: store, steering: steering, rules: rules, recordings: files, logger: logger)
+        var routes = [
             Route(pattern: ["v1", "calls"], resource: CallsResource(calls: calls)),
             Route(pattern: ["v1", "calls", "*"], resource: CallResource(calls: calls)),
             Route(pattern: ["v1", "calls", "*", "stream"], resource: CallMediaResource(calls: calls, part: .stream)),
             Route(pattern: ["v1", "calls", "*", "talk"], resource: CallMediaResource(calls: calls, part: .talk)),
             Route(pattern: ["v1", "calls", "*", "dtmf"], resource: CallMediaResource(calls: calls, part: .dtmf)),
         ]
+        if let files {
+            routes.append(Route(pattern: ["v1", "files", "*"], resource: FilesResource(recordings: files, part: .file)))
+            routes.append(Route(pattern: ["v1", "files", "*", "timeline"], resource: FilesResource(recordings: files, part: .timeline)))
+        }
+        self.routes = routes
     }
 
     /// The OpenAPI document (made once: it lists the languages espeak-ng speaks).
     static let openAPI = OpenAPIDocument.json()
 
     /// Answers one request (`path` and `query` from its URI, `body` as sent).
-    func respond(method: HTTPMethod, uri: String, authorization: String?, body: [UInt8] = []) async -> APIResponse {
+    func respond(method: HTTPMethod, uri: String, authorization: String?, range: String? = nil, body: [UInt8] = []) async -> APIResponse {
+        // An absolute-form target (`GET http://host/v1/...`, as a client sends through a proxy) names the
+        // same resource as its path (RFC 9112, 3.2.2).
         let components = URLComponents(string: uri)
         let path = components?.path ?? uri
         if path == "/v1/openapi.json" {
@@ -70,7 +80,7 @@ final class ControlAPI: Sendable {
         }
         let query = Dictionary(
             (components?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
-        let request = APIRequest(method: method, path: parts, query: query, body: body, application: application)
+        let request = APIRequest(method: method, path: parts, query: query, body: body, application: application, range: range)
         do {
             return try await route.resource.respond(to: request)
         } catch let error as APIError {
@@ -90,6 +100,8 @@ struct APIRequest: Sendable {
     let body: [UInt8]
     /// The application the request's token proves.
     let application: String
+    /// The `Range` header, if any.
+    var range: String? = nil
 
     /// The call UUID the path names (its third segment).
     var callID: String { path[2] }
@@ -105,6 +117,8 @@ struct CallContext: Sendable {
     let store: any CallStore
     let steering: any CallSteering
     let rules: NCCORules
+    /// The recordings (nil: none are kept), for a call's list of them.
+    let recordings: Recordings?
     let logger: Logger
 
     /// Reads a request body with one of the Voice API's readers; its refusal is the answer.

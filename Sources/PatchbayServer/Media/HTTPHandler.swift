@@ -50,7 +50,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case api
     }
 
-    private let services: HTTPServices
+    fileprivate let services: HTTPServices
     private let role: Role
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
@@ -124,10 +124,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let method = head.method
             let uri = head.uri
             let authorization = head.headers.first(name: "authorization")
+            let range = head.headers.first(name: "range")
             let eventLoop = context.eventLoop
             services.requests.run {
-                let response = await api.respond(method: method, uri: uri, authorization: authorization, body: body)
+                let response = await api.respond(method: method, uri: uri, authorization: authorization, range: range, body: body)
                 let (status, json, extra) = (response.status, response.json, response.headers)
+                if let file = response.file {
+                    await Self.sendFile(file, status: status, extraHeaders: extra, head: head, loopBound: loopBound, eventLoop: eventLoop)
+                    return
+                }
                 eventLoop.execute {
                     let (handler, context) = loopBound.value
                     handler.send(status, contentType: "application/json", body: json, extraHeaders: extra, head: head, context: context)
@@ -151,6 +156,51 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 send(.serviceUnavailable, body: "at capacity\n", head: head, context: context)
             case .accept:
                 send(.upgradeRequired, body: "websocket upgrade required\n", head: head, context: context)
+            }
+        }
+    }
+
+    /// Sends a file's bytes (a recording) in pieces of 256 KiB read off the event loop, each written
+    /// before the next is read: memory stays bounded whatever the file's size.
+    private static func sendFile(
+        _ file: APIResponse.FileBody, status: HTTPResponseStatus, extraHeaders: [(String, String)], head: HTTPRequestHead,
+        loopBound: NIOLoopBound<(HTTPHandler, ChannelHandlerContext)>, eventLoop: any EventLoop
+    ) async {
+        let handle = FileHandle(forReadingAtPath: file.path)
+        let started: EventLoopFuture<Bool> = eventLoop.submit {
+            let (handler, context) = loopBound.value
+            var headers = HTTPHeaders(extraHeaders)
+            headers.add(name: "content-type", value: file.contentType)
+            headers.add(name: "content-length", value: "\(handle == nil ? 0 : file.length)")
+            let keepAlive = head.isKeepAlive && !handler.services.draining.isSet && handle != nil
+            headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
+            context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            return keepAlive
+        }
+        guard let keepAlive = try? await started.get() else { return }
+        var left = head.method == .HEAD || handle == nil ? 0 : file.length
+        if let handle {
+            try? handle.seek(toOffset: UInt64(file.offset))
+            while left > 0 {
+                guard let data = try? handle.read(upToCount: min(left, 256 << 10)), !data.isEmpty else { break }
+                left -= data.count
+                let written: EventLoopFuture<Void> = eventLoop.flatSubmit {
+                    let (handler, context) = loopBound.value
+                    var buffer = context.channel.allocator.buffer(capacity: data.count)
+                    buffer.writeBytes(data)
+                    return context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buffer))))
+                }
+                guard (try? await written.get()) != nil else { break }
+            }
+            try? handle.close()
+        }
+        let cut = left > 0
+        eventLoop.execute {
+            let (handler, context) = loopBound.value
+            let done = context.writeAndFlush(handler.wrapOutboundOut(.end(nil)))
+            if !keepAlive || cut {
+                let channel = context.channel
+                done.whenComplete { _ in channel.close(promise: nil) }
             }
         }
     }

@@ -27,7 +27,13 @@ struct UpgradeGate: Sendable {
 
     /// The path of a request URI without its query.
     static func path(of uri: String) -> String {
-        String(uri.prefix { $0 != "?" })
+        var target = Substring(uri)
+        // An absolute-form target (a client behind a proxy): its path (RFC 9112, 3.2.2).
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            let rest = target.dropFirst(scheme.count)
+            target = rest.firstIndex(of: "/").map { rest[$0...] } ?? "/"
+        }
+        return String(target.prefix { $0 != "?" })
     }
 
     func verdict(for head: HTTPRequestHead, openConnections: Int) -> Verdict {

@@ -40,6 +40,13 @@ final class ServerMetrics: Sendable {
     let webhooksDelivered: CoreMetrics.Counter
     let webhookAttemptsFailed: CoreMetrics.Counter
     let webhookDeliveryTime: CoreMetrics.Timer
+
+    // Recordings.
+    let recordingsStarted: CoreMetrics.Counter
+    let recordingsCompleted: CoreMetrics.Counter
+    let recordingsFailed: CoreMetrics.Counter
+    let recordingFramesLost: CoreMetrics.Counter
+    let recordingBytesWritten: CoreMetrics.Counter
     private let factory: any MetricsFactory
 
     /// Events never delivered, by why: `queue_full`, `gave_up` (retried until `retry_seconds`),
@@ -94,6 +101,11 @@ final class ServerMetrics: Sendable {
         .init(
             "patchbay_webhook_delivery_seconds", "Time from an event to its delivery (retries included).",
             buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30_000].map { .milliseconds($0) }),
+        .init("patchbay_recordings_started_total", "Recordings started (NCCO record, conversation record)."),
+        .init("patchbay_recordings_completed_total", "Recordings whose file was completed and listed."),
+        .init("patchbay_recordings_failed_total", "Recordings that failed (file not writable, disk full): the call went on."),
+        .init("patchbay_recording_frames_lost_total", "20 ms frames a recording lost (the encoder fell behind): silence in their place."),
+        .init("patchbay_recording_bytes_total", "Bytes of finished recording files."),
     ]
 
     init(factory: any MetricsFactory) {
@@ -123,6 +135,11 @@ final class ServerMetrics: Sendable {
         webhooksDelivered = counter("patchbay_webhooks_delivered_total")
         webhookAttemptsFailed = counter("patchbay_webhook_attempts_failed_total")
         webhookDeliveryTime = .init(label: "patchbay_webhook_delivery_seconds", dimensions: [], factory: factory)
+        recordingsStarted = counter("patchbay_recordings_started_total")
+        recordingsCompleted = counter("patchbay_recordings_completed_total")
+        recordingsFailed = counter("patchbay_recordings_failed_total")
+        recordingFramesLost = counter("patchbay_recording_frames_lost_total")
+        recordingBytesWritten = counter("patchbay_recording_bytes_total")
         self.factory = factory
     }
 }

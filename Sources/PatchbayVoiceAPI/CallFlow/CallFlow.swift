@@ -15,6 +15,9 @@ import Foundation
 ///   the running one (so does a `transfer`, `start` again), an empty one lets it go on;
 /// - `wait` pauses; `conversation` moves the leg and holds it there (music on hold until another leg is
 ///   in and the conversation has started) until the conversation is ended by a leg with `endOnExit`;
+/// - `record` starts recording the leg; with an end condition (`endOnSilence`, `endOnKey`, `timeOut`)
+///   the NCCO waits until it ends (its key, pressed, ends it and counts for nothing else), without one
+///   it goes on at once and the recording runs until the call ends;
 /// - `connect` dials services into the leg's conversation; with `eventType: synchronous` the NCCO waits
 ///   until the connected leg ends, reports the end to `eventUrl` and takes its answer;
 /// - when the NCCO has run out and nothing keeps the leg (no connected service), the leg is closed.
@@ -63,6 +66,8 @@ public struct CallFlow: Sendable {
         case connected(Int)
         /// Connect `id`'s service leg ended, or could not be reached (`answered` false).
         case connectEnded(Int, reason: String, answered: Bool)
+        /// Recording `id` ended (its end condition, the call, or a failure).
+        case recordEnded(Int)
         /// The leg is gone: nothing more is done.
         case legEnded
     }
@@ -80,6 +85,10 @@ public struct CallFlow: Sendable {
         case connect(Int, NCCOAction.Connect)
         /// Hang up connect `id`'s service (its `timeout` or `limit` passed).
         case hangUp(Int)
+        /// Start recording `id`.
+        case record(Int, NCCOAction.Record)
+        /// End recording `id` now (its `endOnKey` was pressed).
+        case stopRecording(Int)
         /// Close the leg: the NCCO has run out.
         case close(reason: String)
     }
@@ -93,6 +102,8 @@ public struct CallFlow: Sendable {
         case waiting(until: Double)
         case holding(Holding)
         case connecting(Int)
+        /// A synchronous `record` runs.
+        case recording(Int)
         /// The NCCO has run out.
         case done
         case ended
@@ -129,6 +140,8 @@ public struct CallFlow: Sendable {
     /// An asynchronous input, reporting each digit.
     private var asynchronousInput: NCCOAction.Input?
     private var connections: [Int: Connection] = [:]
+    /// Recordings under way that a key ends.
+    private var keyedRecordings: [Int: Character] = [:]
     private var digits = DigitDeduplicator()
 
     public init() {}
@@ -200,7 +213,15 @@ public struct CallFlow: Sendable {
             }
         case .digit(let digit, let source):
             guard digits.accept(digit, from: source, at: now) else { break }
+            if let (id, _) = keyedRecordings.sorted(by: { $0.key < $1.key }).first(where: { $0.value == digit }) {
+                keyedRecordings[id] = nil
+                out.append(.stopRecording(id))
+                break
+            }
             digitReceived(digit, at: now, into: &out)
+        case .recordEnded(let id):
+            keyedRecordings[id] = nil
+            if case .recording(id) = step { advance(at: now, into: &out) }
         case .answered(let id, let ncco):
             guard case .answering(id) = step else { break }
             if let ncco, !ncco.isEmpty {
@@ -230,6 +251,7 @@ public struct CallFlow: Sendable {
             step = .ended
             connections = [:]
             prompts = []
+            keyedRecordings = [:]
         }
         return out
     }
@@ -286,6 +308,14 @@ public struct CallFlow: Sendable {
                 step = .holding(h)
                 updateHolding(into: &out)
                 return
+            case .record(let record):
+                let id = take()
+                if let key = record.endOnKey { keyedRecordings[id] = key }
+                out.append(.record(id, record))
+                if record.synchronous {
+                    step = .recording(id)
+                    return
+                }
             case .connect(let connect):
                 let id = take()
                 connections[id] = Connection(connect: connect, deadline: now + connect.timeout)

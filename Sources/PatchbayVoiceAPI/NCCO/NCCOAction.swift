@@ -17,9 +17,11 @@ public enum NCCOAction: Sendable, Equatable {
     case wait(seconds: Double)
     /// Dial websocket services into the leg's conversation.
     case connect(Connect)
+    /// Record the leg (or its conversation).
+    case record(Record)
 
     /// The actions Patchbay runs.
-    public static let supported = ["conversation", "talk", "stream", "input", "notify", "wait", "connect"]
+    public static let supported = ["record", "conversation", "talk", "stream", "input", "notify", "wait", "connect"]
 
     /// Where the application's events for an action go (`eventUrl`, `eventMethod`).
     public struct EventTarget: Sendable, Equatable {
@@ -215,6 +217,90 @@ public enum NCCOAction: Sendable, Equatable {
         }
     }
 
+    /// The NCCO `record` action: the Voice API's names and defaults.
+    public struct Record: Sendable, Equatable {
+        public enum Format: String, Sendable, CaseIterable {
+            case mp3, wav, ogg
+        }
+
+        public var format: Format
+        /// `split: "conversation"`: the leg on the first channel, what it heard on the second (or, with
+        /// more `channels`, each leg of its conversation on a channel of its own).
+        public var split: Bool
+        /// 1 without `split`; 2 to 32 with it (default 2).
+        public var channels: Int
+        /// Seconds of silence on the leg that end the recording (3...10).
+        public var endOnSilence: Double?
+        /// A digit, `*` or `#` that ends the recording.
+        public var endOnKey: Character?
+        /// Seconds after which the recording ends (3...7200, default 7200).
+        public var timeOut: Double
+        /// Whether `timeOut` was given (an end condition: the NCCO waits for the recording).
+        public var timeOutGiven: Bool
+        /// A beep the leg hears as the recording starts.
+        public var beepStart: Bool
+        /// Where the record event goes (default: the application's event URL).
+        public var eventTarget: EventTarget?
+
+        public init(
+            format: Format = .mp3, split: Bool = false, channels: Int = 1, endOnSilence: Double? = nil, endOnKey: Character? = nil,
+            timeOut: Double = 7200, timeOutGiven: Bool = false, beepStart: Bool = false, eventTarget: EventTarget? = nil
+        ) {
+            self.format = format
+            self.split = split
+            self.channels = channels
+            self.endOnSilence = endOnSilence
+            self.endOnKey = endOnKey
+            self.timeOut = timeOut
+            self.timeOutGiven = timeOutGiven
+            self.beepStart = beepStart
+            self.eventTarget = eventTarget
+        }
+
+        /// With an end condition (`endOnSilence`, `endOnKey`, `timeOut`) the NCCO waits until the
+        /// recording ends; without one it goes on at once and the recording runs until the call ends.
+        public var synchronous: Bool { endOnSilence != nil || endOnKey != nil || timeOutGiven }
+
+        static func read(_ a: inout FieldReader, rules: NCCORules) throws(NCCORejection) -> Record? {
+            var record = Record()
+            if let text = a.string("format") {
+                if let format = Format(rawValue: text) { record.format = format } else { a.problem("format", "must be mp3, wav or ogg") }
+            }
+            if let split = a.string("split") {
+                if split == "conversation" { record.split = true } else { a.problem("split", "must be conversation") }
+            }
+            if let channels = a.integer("channels", in: 1...32) {
+                if !record.split {
+                    if channels != 1 { a.problem("channels", "needs split: conversation") }
+                } else if channels < 2 {
+                    a.problem("channels", "must be 2 to 32 with split")
+                } else {
+                    record.channels = channels
+                }
+            } else if record.split {
+                record.channels = 2
+            }
+            record.endOnSilence = a.number("endOnSilence", in: 3...10)
+            if let key = a.string("endOnKey") {
+                if key.count == 1, let c = key.first, "0123456789*#".contains(c) {
+                    record.endOnKey = c
+                } else {
+                    a.problem("endOnKey", "must be one digit, * or #")
+                }
+            }
+            if let timeOut = a.number("timeOut", in: 3...7200) {
+                record.timeOut = timeOut
+                record.timeOutGiven = true
+            }
+            record.beepStart = a.boolean("beepStart") ?? false
+            record.eventTarget = try EventTarget.read(&a, rules: rules)
+            for unsupported in ["transcription"] where a.fields[unsupported] != nil {
+                a.problem(unsupported, "is not supported: the recording is not transcribed here")
+            }
+            return a.problems.isEmpty ? record : nil
+        }
+    }
+
     /// The NCCO `conversation` action.
     public struct Conversation: Sendable, Equatable {
         public var name: String
@@ -230,11 +316,14 @@ public enum NCCOAction: Sendable, Equatable {
         public var canSpeak: [UUID]?
         /// The legs this one hears (nil: every leg).
         public var canHear: [UUID]?
+        /// Record the whole conversation (every leg mixed), from now until its last leg leaves.
+        public var record: Bool
 
         public init(
             name: String, musicOnHoldURL: String? = nil, startOnEnter: Bool = true, endOnExit: Bool = false, mute: Bool = false,
-            canSpeak: [UUID]? = nil, canHear: [UUID]? = nil
+            canSpeak: [UUID]? = nil, canHear: [UUID]? = nil, record: Bool = false
         ) {
+            self.record = record
             self.name = name
             self.musicOnHoldURL = musicOnHoldURL
             self.startOnEnter = startOnEnter
@@ -246,7 +335,7 @@ public enum NCCOAction: Sendable, Equatable {
 
         /// Whether the leg only moves: nothing beyond the name was asked for.
         public var isPlainMove: Bool {
-            musicOnHoldURL == nil && startOnEnter && !endOnExit && !mute && canSpeak == nil && canHear == nil
+            musicOnHoldURL == nil && startOnEnter && !endOnExit && !mute && canSpeak == nil && canHear == nil && !record
         }
 
         static func read(_ a: inout FieldReader, rules: NCCORules) throws(NCCORejection) -> Conversation? {
@@ -256,7 +345,7 @@ public enum NCCOAction: Sendable, Equatable {
             let startOnEnter = a.boolean("startOnEnter") ?? true
             let endOnExit = a.boolean("endOnExit") ?? false
             let mute = a.boolean("mute") ?? false
-            if a.boolean("record") == true { a.problem("record", "recording conversations is not supported yet") }
+            let record = a.boolean("record") ?? false
             let canSpeak = legs("canSpeak", in: &a)
             let canHear = legs("canHear", in: &a)
             if mute, canSpeak != nil { a.problem("mute", "cannot be used with canSpeak") }
@@ -264,7 +353,7 @@ public enum NCCOAction: Sendable, Equatable {
             guard let name, a.problems.isEmpty else { return nil }
             return Conversation(
                 name: name, musicOnHoldURL: music, startOnEnter: startOnEnter, endOnExit: endOnExit, mute: mute, canSpeak: canSpeak,
-                canHear: canHear)
+                canHear: canHear, record: record)
         }
 
         private static func legs(_ name: String, in a: inout FieldReader) -> [UUID]? {
@@ -363,7 +452,7 @@ public enum NCCOAction: Sendable, Equatable {
             case "connect":
                 if let connect = try Connect.read(&a, rules: rules) { actions.append(.connect(connect)) }
             case "record":
-                a.problem("action", "record is not supported yet (\(supported.joined(separator: ", ")))")
+                if let record = try Record.read(&a, rules: rules) { actions.append(.record(record)) }
             case let other?:
                 a.problem("action", "\(other) is not supported (\(supported.joined(separator: ", ")))")
             case nil:
