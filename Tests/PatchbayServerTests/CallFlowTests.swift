@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOPosix
 import NIOWebSocket
 import PatchbayConfiguration
@@ -22,6 +23,10 @@ import Testing
         private let pending = Mutex<[Int16]>([])
         private let toneHz = Mutex<Double>(0)
         private let task = Mutex<Task<Void, Never>?>(nil)
+        private let sent = Mutex(0)
+
+        /// Frames sent so far: what is asked now (a tone, a press) starts at about this frame.
+        var framesSent: Int { sent.withLock { $0 } }
 
         init(_ peer: TestPeer, rate: Int) {
             self.peer = peer
@@ -29,7 +34,11 @@ import Testing
         }
 
         static func connect(_ gateway: RunningGateway, path: String, rate: Int = 16000, extra: String = "") async throws -> Caller {
-            let peer = try await TestPeer.connect(port: gateway.port, path: path, group: gateway.clients)
+            try await connect(port: gateway.port, group: gateway.clients, path: path, rate: rate, extra: extra)
+        }
+
+        static func connect(port: Int, group: any EventLoopGroup, path: String, rate: Int = 16000, extra: String = "") async throws -> Caller {
+            let peer = try await TestPeer.connect(port: port, path: path, group: group)
             try await peer.sendConnected(rate: rate, extra: extra)
             let caller = Caller(peer, rate: rate)
             caller.start()
@@ -59,6 +68,7 @@ import Testing
                         }
                     }
                     try? await peer.send(samples: frame)
+                    sent.withLock { $0 += 1 }
                     k += 1
                     try? await clock.sleep(until: origin + .milliseconds(20 * k))
                 }

@@ -61,13 +61,14 @@ import Testing
     /// Starts `patchbay serve` on a free port and waits until `/health` answers 200.
     /// Retries on a fresh port should another process take the chosen one before the child binds it.
     static func startServer(
-        config: (Int) -> String, in dir: URL, group: any EventLoopGroup
+        config: (Int) -> String, in dir: URL, group: any EventLoopGroup,
+        launching: ((_ configPath: String) throws -> ChildProcess)? = nil
     ) async throws -> (child: ChildProcess, port: Int) {
         var lastFailure = ""
         for _ in 0..<3 {
             let port = try await freePort(group: group)
             let path = try writeConfig(config(port), in: dir)
-            let child = try launch(["serve", "--config", path], directory: dir)
+            let child = try launching?(path) ?? launch(["serve", "--config", path], directory: dir)
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(30)
             var lastAnswer = "nothing yet"

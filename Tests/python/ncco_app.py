@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A Voice API application for Patchbay's call flow tests: its answer_url and event URLs, with every NCCO
-built by the Vonage SDK's own NCCO models (vonage_voice: Talk, Stream, Input, Dtmf, Notify, Wait,
+built by the Vonage SDK's own NCCO models (vonage_voice: Talk, Stream, Input, Dtmf, Notify, Wait, Record,
 Conversation, Connect) and serialised as the SDK does. What each path answers is scripted by a JSON file:
 
   {"/answer": [ANSWER, ANSWER, ...], "/menu": [...], ...}
@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
-from vonage_voice import Connect, Conversation, Dtmf, Input, Notify, Stream, Talk, Wait
+from vonage_voice import Connect, Conversation, Dtmf, Input, Notify, Record, Stream, Talk, Wait
 from vonage_voice.models.connect_endpoints import WebsocketEndpoint
 
 args = None
@@ -73,6 +73,8 @@ def build(spec):
         return Wait(**fields)
     if kind == "conversation":
         return Conversation(**fields)
+    if kind == "record":
+        return Record(**fields)
     if kind == "connect":
         fields["endpoint"] = [WebsocketEndpoint(**e) for e in fields["endpoint"]]
         fields.setdefault("from_", "447700900000")

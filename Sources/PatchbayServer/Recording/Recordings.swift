@@ -360,6 +360,11 @@ final class Recordings: Sendable {
             markAll(leg: event.leg, conversation: event.conversation, type: "leg_joined", fields: ["from": .string(from)], at: now)
         case .legEnded(_, let reason):
             markAll(leg: event.leg, conversation: event.conversation, type: "leg_ended", fields: ["reason": .string("\(reason)")], at: now)
+            // A leg's recordings end with its call; a conversation's go on until its last leg has left.
+            let ended = state.withLock { s in
+                s.active.values.filter { $0.leg == event.leg && $0.conversation == nil }.map { $0.row.withLock { $0.id } }
+            }
+            for id in ended { stop(id, reason: "the call ended") }
         default:
             break
         }
