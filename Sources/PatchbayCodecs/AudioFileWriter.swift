@@ -102,3 +102,24 @@ public enum AudioFileWriterError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension AudioFileWriter {
+    /// What libsndfile reads of a file it could have written (any of `Format`): its channels, rate and
+    /// the frames that decode, read to the end (a stream cut short decodes up to where it was cut).
+    /// Nil when the file does not open as audio.
+    public static func readable(atPath path: String) -> (channels: Int, sampleRate: Int, frames: Int)? {
+        var info = SF_INFO()
+        guard case .success(let handle) = SndFile.open({ sf_open(path, Int32(SFM_READ), &info) }) else { return nil }
+        defer { sf_close(handle) }
+        let channels = Int(info.channels)
+        guard channels > 0 else { return nil }
+        var buffer = [Int16](repeating: 0, count: 4096 * channels)
+        var frames = 0
+        while true {
+            let got = buffer.withUnsafeMutableBufferPointer { Int(sf_readf_short(handle, $0.baseAddress, 4096)) }
+            if got <= 0 { break }
+            frames += got
+        }
+        return (channels, Int(info.samplerate), frames)
+    }
+}

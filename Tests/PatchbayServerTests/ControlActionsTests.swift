@@ -141,9 +141,9 @@ import Testing
             ("/v1/calls/\(id)", #"{"action":"transfer"}"#, ["destination"]),
             (
                 "/v1/calls/\(id)",
-                #"{"action":"transfer","destination":{"type":"ncco","ncco":[{"action":"conversation"},{"action":"record"},{"action":"talk","text":7,"loop":-1},{"action":"connect","endpoint":[{"type":"phone","number":"447700900000"}]}]}}"#,
+                #"{"action":"transfer","destination":{"type":"ncco","ncco":[{"action":"conversation"},{"action":"record","format":"flac"},{"action":"talk","text":7,"loop":-1},{"action":"connect","endpoint":[{"type":"phone","number":"447700900000"}]}]}}"#,
                 [
-                    "destination.ncco[0].name", "destination.ncco[1].action", "destination.ncco[2].text", "destination.ncco[2].loop",
+                    "destination.ncco[0].name", "destination.ncco[1].format", "destination.ncco[2].text", "destination.ncco[2].loop",
                     "destination.ncco[3].endpoint[0].type",
                 ]
             ),

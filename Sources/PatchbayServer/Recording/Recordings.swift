@@ -100,6 +100,8 @@ final class Recordings: Sendable {
     private let state = Mutex(State())
     private let publicBase = Mutex("http://127.0.0.1")
     private let events = Mutex<Task<Void, Never>?>(nil)
+    /// Finished recordings whose row and event are being written: awaited by `shutdown`.
+    private let settling = Mutex<[UUID: Task<Void, Never>]>([:])
     private let metrics: ServerMetrics
 
     init(
@@ -184,6 +186,7 @@ final class Recordings: Sendable {
             }
             if let row { await settle(row) }
         }
+        for task in settling.withLock({ Array($0.values) }) { await task.value }
         timers.withLock { timers in
             for timer in timers { timer.cancel() }
             timers = []
@@ -441,7 +444,15 @@ final class Recordings: Sendable {
             if let name = active.conversation, s.conversations[name] == row.id { s.conversations[name] = nil }
         }
         let finished = row
-        if settleLater { background.run { [self] in await self.settle(finished) } }
+        if settleLater {
+            // Not a background task: those are cancelled at shutdown, and a row must not be left half-written.
+            settling.withLock { tasks in
+                tasks[finished.id] = Task { [self] in
+                    await self.settle(finished)
+                    _ = self.settling.withLock { $0.removeValue(forKey: finished.id) }
+                }
+            }
+        }
         active.onEnd?()
         return finished
     }
@@ -525,8 +536,8 @@ final class Recordings: Sendable {
             let timelinePart =
                 URL(fileURLWithPath: finalPath).deletingLastPathComponent().path + "/" + row.id.uuidString.lowercased()
                 + ".timeline.part"
-            let frames = (try? AudioDecoder.probe(fileAtPath: row.path))?.frames ?? 0
-            if fm.fileExists(atPath: row.path), frames > 0 || Self.decodes(row.path) {
+            let frames = AudioFileWriter.readable(atPath: row.path)?.frames ?? 0
+            if fm.fileExists(atPath: row.path), frames > 0 {
                 do {
                     try fm.moveItem(atPath: row.path, toPath: finalPath)
                     row.path = finalPath
@@ -557,12 +568,6 @@ final class Recordings: Sendable {
                 logger.error("cannot settle a recording's row", metadata: ["recording": "\(row.id)", "error": "\(error)"])
             }
         }
-    }
-
-    /// Whether libsndfile reads at least one frame of the file (Ogg Opus and MP3 have no length to probe).
-    private static func decodes(_ path: String) -> Bool {
-        guard let decoder = try? AudioDecoder(outputRate: 8000), let audio = try? decoder.decode(fileAtPath: path) else { return false }
-        return !audio.samples.isEmpty
     }
 
     /// A recording's row.
