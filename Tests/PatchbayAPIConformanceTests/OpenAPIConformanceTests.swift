@@ -26,6 +26,7 @@ import Testing
         #expect(
             ((document["paths"] as? [String: Any])?.keys.sorted()) == [
                 "/v1/calls", "/v1/calls/{uuid}", "/v1/calls/{uuid}/dtmf", "/v1/calls/{uuid}/stream", "/v1/calls/{uuid}/talk",
+                "/v1/files/{id}", "/v1/files/{id}/timeline",
             ])
         let run = await ChildProcess.python(
             [

@@ -53,6 +53,46 @@ enum OpenAPIDocument {
         ]
     }
 
+    private static var fileParameter: [String: Any] {
+        [
+            "name": "id", "in": "path", "required": true, "description": "The recording's id (the last part of its recording_url)",
+            "schema": ["type": "string"],
+        ]
+    }
+
+    private static func fileErrors(_ codes: [Int]) -> [String: Any] {
+        var out = errors(codes.filter { $0 != 404 })
+        if codes.contains(404) {
+            out["404"] = response("No such recording for this application (or still recording, or failed)", "Error")
+        }
+        return out
+    }
+
+    /// `GET` (or `HEAD`) of a recording's file, whole or one byte range.
+    private static func fileOperation(head: Bool) -> [String: Any] {
+        let audio: [String: Any] = ["schema": ["type": "string", "format": "binary"]]
+        let content = head ? [:] : ["audio/mpeg": audio, "audio/wav": audio, "audio/ogg": audio]
+        func answer(_ description: String) -> [String: Any] {
+            var r: [String: Any] = ["description": description]
+            if !content.isEmpty { r["content"] = content }
+            return r
+        }
+        return [
+            "summary": head ? "A recording's size and type" : "Download a recording (mp3, wav or Ogg Opus)",
+            "parameters": [
+                fileParameter,
+                [
+                    "name": "Range", "in": "header", "required": false, "description": "One range: bytes=a-b, bytes=a- or bytes=-n",
+                    "schema": ["type": "string"],
+                ],
+            ],
+            "responses": [
+                "200": answer("The whole file"), "206": answer("The range asked for (content-range says which)"),
+                "416": response("The range is not within the file (content-range: bytes */size)", "Error"),
+            ].merging(fileErrors([401, 404, 429])) { a, _ in a },
+        ]
+    }
+
     private static func body(_ schema: String) -> [String: Any] {
         ["required": true, "content": ["application/json": ["schema": ref(schema)]]]
     }
@@ -91,6 +131,19 @@ enum OpenAPIDocument {
                 ],
             ],
         ]
+        let recordFields: [String: Any] = [
+            "action": ["type": "string", "enum": ["record"]],
+            "format": ["type": "string", "enum": NCCOAction.Record.Format.allCases.map(\.rawValue), "default": "mp3"],
+            "endOnSilence": ["type": "number", "minimum": 3, "maximum": 10, "description": "Seconds of silence on the leg"],
+            "endOnKey": ["type": "string", "pattern": "^[0-9*#]$"],
+            "timeOut": ["type": "number", "minimum": 3, "maximum": 7200, "default": 7200],
+            "beepStart": ["type": "boolean", "default": false],
+            "eventUrl": [
+                "type": "array", "minItems": 1, "maxItems": 1,
+                "items": ["type": "string", "maxLength": 2048, "pattern": FieldReader.urlPattern(schemes: "https?")],
+            ],
+            "eventMethod": ["type": "string", "enum": ["GET", "POST"]],
+        ]
         let nccoAction: [String: Any] = [
             "oneOf": [
                 [
@@ -113,6 +166,18 @@ enum OpenAPIDocument {
                         "action": ["type": "string", "enum": ["connect"]],
                         "endpoint": ["type": "array", "minItems": 1, "maxItems": 8, "items": endpoint],
                     ],
+                ],
+                // record: one channel without split; 2 to 32 with it.
+                [
+                    "type": "object", "required": ["action"], "not": ["required": ["split"]],
+                    "properties": recordFields.merging(["channels": ["type": "integer", "enum": [1]]]) { a, _ in a },
+                ],
+                [
+                    "type": "object", "required": ["action", "split"],
+                    "properties": recordFields.merging([
+                        "split": ["type": "string", "enum": ["conversation"]],
+                        "channels": ["type": "integer", "minimum": 2, "maximum": 32, "default": 2],
+                    ]) { a, _ in a },
                 ],
             ]
         ]
@@ -149,6 +214,7 @@ enum OpenAPIDocument {
                     "start_time": ["type": "string", "format": "date-time"], "end_time": ["type": "string", "format": "date-time"],
                     "duration": ["type": "string", "pattern": "^[0-9]+$"],
                     "_links": ["type": "object", "required": ["self"], "properties": ["self": link]],
+                    "recordings": ["type": "array", "items": ref("Recording")],
                 ],
             ],
             "CallList": [
@@ -162,6 +228,37 @@ enum OpenAPIDocument {
                     ],
                     "_embedded": [
                         "type": "object", "required": ["calls"], "properties": ["calls": ["type": "array", "items": ref("Call")]],
+                    ],
+                ],
+            ],
+            "Recording": [
+                "type": "object", "required": ["recording_uuid", "status", "format", "channels", "start_time"],
+                "properties": [
+                    "recording_uuid": ["type": "string", "format": "uuid"],
+                    "status": ["type": "string", "enum": ["recording", "completed", "failed"]],
+                    "format": ["type": "string", "enum": NCCOAction.Record.Format.allCases.map(\.rawValue)],
+                    "channels": ["type": "integer", "minimum": 1, "maximum": 32],
+                    "start_time": ["type": "string", "format": "date-time"], "end_time": ["type": "string", "format": "date-time"],
+                    "size": ["type": "integer", "minimum": 0], "recording_url": ["type": "string"],
+                    "error": ["type": "string", "description": "Why it failed, or what a finished recording lost"],
+                ],
+            ],
+            "Timeline": [
+                "type": "object", "required": ["recording_uuid", "sample_rate", "channels", "start_time", "events"],
+                "properties": [
+                    "recording_uuid": ["type": "string", "format": "uuid"], "sample_rate": ["type": "integer"],
+                    "channels": ["type": "integer"], "start_time": ["type": "string", "format": "date-time"],
+                    "events": [
+                        "type": "array",
+                        "items": [
+                            "type": "object", "required": ["type", "time", "offset"],
+                            "properties": [
+                                "type": ["type": "string"],
+                                "time": ["type": "number", "description": "Seconds from the recording's start"],
+                                "offset": ["type": "integer", "description": "Sample offset in the file"],
+                                "leg": ["type": "string"],
+                            ],
+                        ],
                     ],
                 ],
             ],
@@ -282,6 +379,19 @@ enum OpenAPIDocument {
                     "delete": message("Stop the speech", nil),
                 ],
                 "/v1/calls/{uuid}/dtmf": ["put": message("Play DTMF digits into the call", "SendDTMF")],
+                "/v1/files/{id}": [
+                    "get": fileOperation(head: false), "head": fileOperation(head: true),
+                    "delete": [
+                        "summary": "Remove a recording (its file, timeline and row)", "parameters": [fileParameter],
+                        "responses": ["204": ["description": "Removed"]].merging(fileErrors([401, 404, 429])) { a, _ in a },
+                    ],
+                ],
+                "/v1/files/{id}/timeline": [
+                    "get": [
+                        "summary": "A recording's timeline: its events at their sample offsets", "parameters": [fileParameter],
+                        "responses": ["200": response("The timeline", "Timeline")].merging(fileErrors([401, 404, 429])) { a, _ in a },
+                    ]
+                ],
             ],
         ]
     }
