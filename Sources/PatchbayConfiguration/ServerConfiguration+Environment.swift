@@ -39,6 +39,11 @@ extension ServerConfiguration {
             guard !value.isEmpty else { throw ConfigurationError("PATCHBAY_DATABASE must be a path") }
             c.storage.database = value
         }
+        if let value = environment["PATCHBAY_RECORDINGS"] {
+            guard !value.isEmpty else { throw ConfigurationError("PATCHBAY_RECORDINGS must be a path") }
+            c.storage.recordings = value
+        }
+        if let value = environment["PATCHBAY_PUBLIC_URL"] { c.api.publicURL = value }
         return c
     }
 }

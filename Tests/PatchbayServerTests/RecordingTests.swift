@@ -54,6 +54,8 @@ import Testing
         let duration: Double
         let levels: [[Double]]
         let tones: [[String: [Double]]]
+        /// Per channel, the sample offsets where sound starts after at least 100 ms of quiet.
+        let onsets: [[Int]]
 
         init(_ o: [String: Any]) {
             rate = o["rate"] as? Int ?? 0
@@ -62,6 +64,7 @@ import Testing
             let per = o["per_channel"] as? [[String: Any]] ?? []
             levels = per.map { ($0["levels"] as? [Double]) ?? [] }
             tones = per.map { ($0["tones"] as? [String: [Double]]) ?? [:] }
+            onsets = per.map { ($0["onsets"] as? [Int]) ?? [] }
         }
 
         /// The first 20 ms window (seconds) of `channel` whose level is above `level`.
@@ -170,6 +173,18 @@ import Testing
         let tone = try #require(a.tone(600, on: 0).first, "the tone on channel 1")
         let expected = Double(toned - pressed) * 0.02
         #expect(abs((tone - dtmf) - expected) <= 0.041, "tone \(tone) s after the press at \(dtmf) s: \(tone - dtmf), sent \(expected) apart")
+        // Sample-aligned: both began at the start of a frame the caller sent, so in the file they are a
+        // whole number of frames apart (to the sample), the number the caller sent between them (the
+        // test reads its counter ±1 frame from the moment the audio changed).
+        let starts = a.onsets.first ?? []
+        if starts.count >= 2 {
+            let apart = starts[1] - starts[0]
+            let frames = (Double(apart) / 320).rounded()
+            #expect(abs(Double(apart) - frames * 320) <= 2, "the tone \(apart) samples after the press: not whole frames")
+            #expect(abs(frames - Double(toned - pressed)) <= 1, "\(frames) frames apart in the file, \(toned - pressed) sent")
+        } else {
+            Issue.record("two onsets on the caller's channel: \(starts)")
+        }
         #expect(a.tone(600, on: 1).isEmpty, "the caller's tone is not on what it heard")
         #expect(a.loudest(0, from: 0, to: dtmf - 0.04) < 0.001, "nothing of the talk on the caller's own channel")
         #expect(a.loudest(1, from: 0, to: 2) > 0.02, "the talk the caller heard is on channel 2")

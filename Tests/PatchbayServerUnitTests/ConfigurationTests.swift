@@ -83,11 +83,13 @@ import Testing
             "PATCHBAY_LISTEN": "[::1]:9001", "PATCHBAY_TLS_CERTIFICATE": "/c", "PATCHBAY_TLS_PRIVATE_KEY": "/k",
             "PATCHBAY_AUTH_TOKEN": "tok", "PATCHBAY_JWT_SECRET": "sec", "PATCHBAY_LOG_LEVEL": "debug", "PATCHBAY_MAX_LEGS": "7",
             "PATCHBAY_SHARDS": "3", "PATCHBAY_DETECT_DTMF": "false", "PATCHBAY_DATABASE": "/db.sqlite",
+            "PATCHBAY_RECORDINGS": "/rec", "PATCHBAY_PUBLIC_URL": "https://gw.example.com",
         ])
         #expect(c.host == "::1" && c.port == 9001)
         #expect(c.tls == .init(certificate: "/c", privateKey: "/k"))
         #expect(c.auth.token == "tok" && c.auth.jwtSecret == "sec" && c.logLevel == "debug")
         #expect(c.limits.maxLegs == 7 && c.shards == 3 && !c.detectDTMF && c.storage.database == "/db.sqlite")
+        #expect(c.storage.recordings == "/rec" && c.api.publicURL == "https://gw.example.com")
         let bad: [([String: String], String)] = [
             (["PATCHBAY_LISTEN": "9001"], "PATCHBAY_LISTEN must be host:port (got \"9001\")"),
             (["PATCHBAY_TLS_CERTIFICATE": "/c"], "set both PATCHBAY_TLS_CERTIFICATE and PATCHBAY_TLS_PRIVATE_KEY, or neither"),
@@ -95,6 +97,7 @@ import Testing
             (["PATCHBAY_SHARDS": "x"], "PATCHBAY_SHARDS must be a number (got \"x\")"),
             (["PATCHBAY_DETECT_DTMF": "yes"], "PATCHBAY_DETECT_DTMF must be true or false (got \"yes\")"),
             (["PATCHBAY_DATABASE": ""], "PATCHBAY_DATABASE must be a path"),
+            (["PATCHBAY_RECORDINGS": ""], "PATCHBAY_RECORDINGS must be a path"),
         ]
         for (environment, expected) in bad {
             #expect(throws: ConfigurationError(expected)) { try ServerConfiguration().applyingEnvironment(environment) }

@@ -29,6 +29,10 @@ def analyze(args):
     for c in range(data.shape[1]):
         x = data[:, c]
         entry = {"rms": float(np.sqrt(np.mean(x * x))) if len(x) else 0.0, "tones": {}}
+        # Sample-exact onsets: the first sample above -46 dBFS after at least 100 ms below it.
+        loud = np.flatnonzero(np.abs(x) > 0.005)
+        quiet = rate // 10
+        entry["onsets"] = [int(i) for k, i in enumerate(loud) if (i if k == 0 else i - loud[k - 1]) > quiet]
         n = len(x) // window
         entry["levels"] = [round(float(np.sqrt(np.mean(x[k * window:(k + 1) * window] ** 2))), 5) for k in range(n)]
         for hz in args.freq or []:

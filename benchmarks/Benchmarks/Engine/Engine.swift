@@ -6,6 +6,10 @@
 // run 1 and 10 periods per iteration; equal malloc counts mean the media path allocates nothing
 // (package-benchmark's counter has a constant per-iteration overhead, see DSP.swift).
 //
+// "Recorded-*" are the direct route's 50 calls with every leg recorded as `split: conversation` takes it (two
+// tracks a leg: its own audio and what it heard), the tracks drained each tick as the encoder would; set
+// against "Direct-*" they give what recording costs the media path per leg-frame.
+//
 // "ServicePlayout-*" release a service's playout kept 60 s deep (16 kHz: 1.9 MB queued, another second
 // appended every 50 frames, as a service that sends whole prompts does): equal malloc counts for 1 and 50
 // frames per iteration mean releasing and appending copy nothing.
@@ -75,6 +79,24 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(load.samplesOut)
         } setup: {
             EngineTickLoad(calls: 5, route: route, fixture: fixture)
+        }
+    }
+
+    Benchmark("Recorded-Tick-50-calls") { benchmark, load in
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { load.tick() }
+        blackHole(load.framesRecorded)
+    } setup: {
+        EngineTickLoad(calls: 50, route: .direct, recorded: true, fixture: fixture)
+    }
+
+    for ticks in [1, 10] {
+        Benchmark("Recorded-AllocationSlope-\(ticks)-tick\(ticks == 1 ? "" : "s")-per-iteration") { benchmark, load in
+            benchmark.startMeasurement()
+            load.run(ticks: ticks)
+            blackHole(load.framesRecorded)
+        } setup: {
+            EngineTickLoad(calls: 5, route: .direct, recorded: true, fixture: fixture)
         }
     }
 

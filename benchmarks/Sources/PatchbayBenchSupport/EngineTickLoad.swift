@@ -11,6 +11,9 @@ import Synchronization
 ///   edge, mixes N-1 and writes each leg's outbound frame.
 /// The I/O side is played by this type: it feeds each talking leg one frame per tick and drains what the
 /// engine wrote, exactly as the websocket handlers do.
+/// With `recorded`, every talking leg is recorded as `split: conversation` takes it (its own audio and what
+/// it heard: two tracks a leg); the tick then also drains every track, as the encoder does on its own queue
+/// (a copy of each frame out of its slot: the encoder's resampling and file writing are not in it).
 public final class EngineTickLoad {
     public enum Route: Sendable {
         case direct
@@ -39,7 +42,12 @@ public final class EngineTickLoad {
         let nanoseconds = Atomic<Int64>(1_000_000_000)
     }
 
-    public init(calls: Int, route: Route = .direct, fixture: FixtureBuffers) {
+    /// The recordings (one a talking leg) when recorded.
+    public private(set) var sinks: [RecordingSink] = []
+    private let taken = UnsafeMutablePointer<Int16>.allocate(capacity: 480)
+    public private(set) var framesRecorded = 0
+
+    public init(calls: Int, route: Route = .direct, recorded: Bool = false, fixture: FixtureBuffers) {
         self.fixture = fixture
         let clock = clock
         engine = Engine(
@@ -60,12 +68,33 @@ public final class EngineTickLoad {
         }
         self.legs = legs
         scratch.initialize(repeating: 0)
+        taken.initialize(repeating: 0, count: 480)
+        if recorded {
+            for leg in legs {
+                let sink = RecordingSink(origin: engine.now)
+                try? engine.startRecording(sink, capture: .leg(own: true, heard: true), on: leg.id)
+                sinks.append(sink)
+            }
+        }
         // Let the attachments land, then run a few ticks so every converter is in its steady state.
         for _ in 0..<5 { tick() }
     }
 
     deinit {
         scratch.deallocate()
+        taken.deallocate()
+    }
+
+    /// Takes every frame waiting in every recording's tracks, as an encoder does.
+    func drainRecordings() {
+        for sink in sinks {
+            for track in sink.tracks {
+                while track.nextWaiting != nil {
+                    track.take(into: taken)
+                    framesRecorded &+= 1
+                }
+            }
+        }
     }
 
     /// One 20 ms tick: a frame in for every leg, the engine's tick, every leg's frame out.
@@ -86,6 +115,7 @@ public final class EngineTickLoad {
                 samplesOut &+= leg.outbound.read(into: UnsafeMutableBufferPointer(rebasing: scratch[0..<leg.frameSamples]))
             }
         }
+        if !sinks.isEmpty { drainRecordings() }
         frame &+= 1
     }
 
