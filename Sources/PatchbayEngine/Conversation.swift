@@ -46,12 +46,16 @@ final class Conversation {
         leg.conversation = self
         legs.append(leg)
         for sink in sinks { addTrack(for: leg, to: sink) }
+        // Recordings of the leg's company come with it.
+        for follower in leg.followers where follower.company { addSink(follower.sink) }
         if newRate != rate { try setRate(newRate) }
         try connectDirectly()
     }
 
     /// Removes a leg; the rate drops to the highest remaining.
     func remove(_ leg: Leg) {
+        // Recordings of the leg's company leave with it: the others' tracks end here.
+        for follower in leg.followers where follower.company { removeSink(follower.sink) }
         legs.removeAll { $0 === leg }
         if !sinks.isEmpty {
             // Its tracks of this conversation's recordings end here (a leg's own recordings go with it).
@@ -82,11 +86,15 @@ final class Conversation {
         for leg in legs { addTrack(for: leg, to: sink) }
     }
 
+    /// Stops recording the conversation into `sink`: its tracks end.
     func removeSink(_ sink: RecordingSink) {
         guard sinks.contains(where: { $0 === sink }) else { return }
         sinks.removeAll { $0 === sink }
         let id = ObjectIdentifier(sink)
-        for leg in legs { leg.ownTaps.removeAll { $0.conversationSink == id } }
+        for leg in legs {
+            for tap in leg.ownTaps where tap.conversationSink == id { tap.end() }
+            leg.ownTaps.removeAll { $0.conversationSink == id }
+        }
     }
 
     private func addTrack(for leg: Leg, to sink: RecordingSink) {

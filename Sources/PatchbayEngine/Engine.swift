@@ -296,7 +296,11 @@ public final class Engine: Sendable {
                     sink.add(track)
                     leg.heardTaps.append(track)
                 }
+                leg.followers.append(.init(sink: sink, company: false))
             case .conversation:
+                leg.conversation?.addSink(sink)
+            case .company:
+                leg.followers.append(.init(sink: sink, company: true))
                 leg.conversation?.addSink(sink)
             }
         }
@@ -311,6 +315,7 @@ public final class Engine: Sendable {
             onShard(of: leg) {
                 leg.ownTaps.removeAll { $0.isEnded }
                 leg.heardTaps.removeAll { $0.isEnded }
+                leg.followers.removeAll { $0.sink === sink }
                 leg.conversation?.removeSink(sink)
             }
         }

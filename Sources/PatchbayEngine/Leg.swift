@@ -84,6 +84,14 @@ public final class Leg: @unchecked Sendable {
     /// Recordings taking the leg's own audio, and what it hears (`RecordingTrack`).
     var ownTaps: [RecordingTrack] = []
     var heardTaps: [RecordingTrack] = []
+    /// Recordings that follow this leg: their source ends with the leg. Those with `company` record
+    /// every leg of whichever conversation the leg is in, carried along when it moves.
+    var followers: [RecordingFollower] = []
+
+    struct RecordingFollower {
+        let sink: RecordingSink
+        let company: Bool
+    }
 
     /// Whether the leg hears `speaker` (by the audience lists alone; shard-owned state).
     func hears(_ speaker: Leg) -> Bool {

@@ -153,6 +153,8 @@ final class MediaShard: @unchecked Sendable {
             for tap in leg.heardTaps { tap.end() }
             leg.ownTaps = []
             leg.heardTaps = []
+            for follower in leg.followers { follower.sink.endSource() }
+            leg.followers = []
         }
     }
 

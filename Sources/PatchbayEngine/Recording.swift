@@ -165,4 +165,7 @@ public enum RecordingCapture: Sendable, Equatable {
     /// Every leg of the leg's conversation, now and later (their own audio), until the conversation's
     /// last leg leaves it.
     case conversation
+    /// Every leg in a conversation with the leg (their own audio, the leg's included), for as long as
+    /// the leg lives: when it moves, the recording moves with it to its new company.
+    case company
 }

@@ -156,4 +156,31 @@ import Testing
             #expect(Self.drain(track).count == 1)
         }
     }
+
+    @Test("a leg's company: every leg it is with, through a move to another conversation; the others' tracks end there; the source ends with the leg")
+    func company() throws {
+        let h = EngineHarness()
+        let a = h.leg("lobby"), b = h.leg("lobby"), c = h.leg("room")
+        let sink = RecordingSink(origin: h.engine.now)
+        try h.engine.startRecording(sink, capture: .company, on: a.id)
+        h.engine.synchronize(with: a.id)
+        #expect(Set(sink.tracks.map(\.leg)) == [a.id, b.id])
+        try h.engine.move(a.id, toConversation: "room")
+        h.engine.synchronize(with: a.id)
+        h.engine.synchronize(with: b.id)
+        #expect(!sink.sourceEnded, "the lobby is not the recording's source: the leg is")
+        #expect(try #require(Self.track(sink, leg: b, side: .own)).isEnded, "b is no longer a's company")
+        let withC = sink.tracks.filter { $0.leg == c.id }
+        #expect(withC.count == 1 && withC.allSatisfy { !$0.isEnded }, "c is")
+        #expect(sink.tracks.filter { $0.leg == a.id && !$0.isEnded }.count == 1, "a's own audio goes on, on a track in the room")
+        h.send(1000, from: a)
+        h.send(2000, from: c)
+        h.tick()
+        #expect(Self.drain(withC[0]).count == 1)
+        h.engine.detach(a, reason: .transportLost)
+        h.engine.synchronize(with: c.id)
+        #expect(sink.sourceEnded)
+        let live = sink.tracks.filter { !$0.isEnded }
+        #expect(live.isEmpty, "every track ended with the leg")
+    }
 }

@@ -230,6 +230,14 @@ import Testing
         #expect(ta.channels == 1 && ta.rate == 16000)
         #expect(abs(ta.duration - 3.0) < 0.03, "timeOut 3: \(ta.duration) s")
         #expect((ta.tone(1000, on: 0).first ?? 9) < 0.2, "the beep at the start: \(ta.tone(1000, on: 0))")
+        let tTimeline = await Self.check([
+            "get", (tEvent["recording_url"] as? String ?? "") + "/timeline", "--app", "app-1", "--key", keys.key("app-1"),
+        ])
+        let tEvents = ((tTimeline["json"] as? [String: Any])?["events"] as? [[String: Any]]) ?? []
+        let stopped = tEvents.first { $0["type"] as? String == "record_stopped" }
+        #expect(stopped?["reason"] as? String == "timeOut", "the timeline says why it ended: \(tEvents)")
+        #expect(abs((stopped?["time"] as? Double ?? 0) - 3.0) < 0.1, "at 3 s: \(String(describing: stopped))")
+        #expect(tEvents.contains { $0["type"] as? String == "beep" })
         await t.stop()
 
         // endOnKey, mp3 (the default format).

@@ -161,27 +161,48 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Sends a file's bytes (a recording) in pieces of 256 KiB read off the event loop, each written
-    /// before the next is read: memory stays bounded whatever the file's size.
+    /// before the next is read: memory stays bounded whatever the file's size. A file gone since it was
+    /// found (deleted meanwhile) is a 404; a client that stops reading is cut off when the task is
+    /// cancelled (the gateway stopping), so it can never hold a shutdown.
     private static func sendFile(
         _ file: APIResponse.FileBody, status: HTTPResponseStatus, extraHeaders: [(String, String)], head: HTTPRequestHead,
         loopBound: NIOLoopBound<(HTTPHandler, ChannelHandlerContext)>, eventLoop: any EventLoop
     ) async {
+        var refusal: APIError?
         let handle = FileHandle(forReadingAtPath: file.path)
+        if let handle {
+            do {
+                try handle.seek(toOffset: UInt64(file.offset))
+            } catch {
+                refusal = APIError(status: .internalServerError, title: "Internal Server Error", detail: "cannot read the file: \(error)")
+            }
+        } else {
+            refusal = .notFound("the recording's file is gone (deleted meanwhile)")
+        }
+        if let refusal {
+            try? handle?.close()
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.send(refusal.status, contentType: "application/json", body: APIResponse(refusal).json, head: head, context: context)
+            }
+            return
+        }
+        guard let handle else { return }
+        defer { try? handle.close() }
         let started: EventLoopFuture<Bool> = eventLoop.submit {
             let (handler, context) = loopBound.value
             var headers = HTTPHeaders(extraHeaders)
             headers.add(name: "content-type", value: file.contentType)
-            headers.add(name: "content-length", value: "\(handle == nil ? 0 : file.length)")
-            let keepAlive = head.isKeepAlive && !handler.services.draining.isSet && handle != nil
+            headers.add(name: "content-length", value: "\(file.length)")
+            let keepAlive = head.isKeepAlive && !handler.services.draining.isSet
             headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
             context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
             return keepAlive
         }
         guard let keepAlive = try? await started.get() else { return }
-        var left = head.method == .HEAD || handle == nil ? 0 : file.length
-        if let handle {
-            try? handle.seek(toOffset: UInt64(file.offset))
-            while left > 0 {
+        var left = head.method == .HEAD ? 0 : file.length
+        await withTaskCancellationHandler {
+            while left > 0, !Task.isCancelled {
                 guard let data = try? handle.read(upToCount: min(left, 256 << 10)), !data.isEmpty else { break }
                 left -= data.count
                 let written: EventLoopFuture<Void> = eventLoop.flatSubmit {
@@ -192,7 +213,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
                 guard (try? await written.get()) != nil else { break }
             }
-            try? handle.close()
+        } onCancel: {
+            // A write the client never reads would wait forever: closing the channel fails it.
+            eventLoop.execute { loopBound.value.1.channel.close(promise: nil) }
         }
         let cut = left > 0
         eventLoop.execute {

@@ -37,6 +37,8 @@ final class RecordingEncoder {
         case timeOut
         /// `endOnSilence` seconds of silence on the leg.
         case silence
+        /// The file could not be written, or the recording could not start (`failure` says why).
+        case failed
     }
 
     private final class TrackState {
@@ -146,12 +148,17 @@ final class RecordingEncoder {
             position += 1
             if let needed = silenceFrames, silentRun >= needed { return .silence }
         }
-        if failure != nil { return .sourceEnded }
+        if failure != nil { return .failed }
         if sink.sourceEnded || final {
             let waiting = order.contains { $0.track.nextWaiting != nil }
             if !waiting || final { return .sourceEnded }
         }
         return nil
+    }
+
+    /// Fails the recording (it could not start): the next `drain` ends it.
+    func fail(_ reason: String) {
+        if failure == nil { failure = reason }
     }
 
     /// Closes the file; nil, or why the end of it could not be written.

@@ -246,12 +246,13 @@ final class Recordings: Sendable {
         let active = Active(
             row: row, sink: sink, leg: leg.id, conversation: request.layout == .conversation ? conversationName : nil, queue: queue,
             encoder: encoder, timelinePath: settings.folder + "/" + name + ".timeline.part", finalPath: finalPath, onEnd: onEnd)
-        FileManager.default.createFile(atPath: active.timelinePath, contents: nil)
+        _ = FileManager.default.createFile(atPath: active.timelinePath, contents: nil)
         active.timeline = FileHandle(forWritingAtPath: active.timelinePath)
         let capture: RecordingCapture =
             switch request.layout {
             case .mono, .split: .leg(own: true, heard: true)
-            case .perLeg, .conversation: .conversation
+            case .perLeg: .company
+            case .conversation: .conversation
             }
         let registered = state.withLock { s -> Bool in
             if let name = active.conversation {
@@ -276,6 +277,10 @@ final class Recordings: Sendable {
             try engine.startRecording(sink, capture: capture, on: leg.id)
         } catch {
             logger.notice("the leg ended before its recording started", metadata: ["leg": "\(leg.id)"])
+            active.queue.async {
+                active.encoder.fail("the call ended before the recording started")
+                active.stopRequested = true
+            }
         }
         mark(id, type: "record_started", fields: ["format": .string(request.format.rawValue), "channels": .number(Double(layout.channels))])
         if request.beepStart {
@@ -316,7 +321,8 @@ final class Recordings: Sendable {
         for id in ids { mark(id, type: type, fields: f) }
     }
 
-    private func mark(_ id: UUID, type: String, fields: [String: JSONValue], at time: Int64? = nil) {
+    /// `onQueue`: called on the recording's encoder queue (written at once, before the file may close).
+    private func mark(_ id: UUID, type: String, fields: [String: JSONValue], at time: Int64? = nil, onQueue: Bool = false) {
         guard let active = state.withLock({ $0.active[id] }) else { return }
         let t = time ?? engine.now
         let offsetSeconds = max(0, Double(t - active.sink.origin) / 1e9)
@@ -326,9 +332,25 @@ final class Recordings: Sendable {
         entry["time"] = .number((offsetSeconds * 1000).rounded() / 1000)
         entry["offset"] = .number((offsetSeconds * Double(rate)).rounded())
         let line = JSONValue.object(entry)
-        active.queue.async {
-            guard let handle = active.timeline, let data = try? JSONEncoder().encode(line) else { return }
-            handle.write(data + Data([0x0a]))
+        if onQueue {
+            append(line, to: active)
+        } else {
+            active.queue.async { [self] in append(line, to: active) }
+        }
+    }
+
+    /// On the recording's queue: one line of its timeline. A timeline that cannot be written (a full
+    /// disk) is given up, logged once; the recording itself goes on.
+    private func append(_ line: JSONValue, to active: Active) {
+        guard let handle = active.timeline, let data = try? JSONEncoder().encode(line) else { return }
+        do {
+            try handle.write(contentsOf: data + Data([0x0a]))
+        } catch {
+            try? handle.close()
+            active.timeline = nil
+            logger.error(
+                "cannot write a recording's timeline: it stops here",
+                metadata: ["recording": "\(active.row.withLock { $0.id })", "error": "\(error)"])
         }
     }
 
@@ -389,11 +411,13 @@ final class Recordings: Sendable {
         let now = engine.now
         for active in mine where !active.finished {
             if let end = active.encoder.drain(now: now, final: active.stopRequested) {
-                if end != .sourceEnded {
-                    engine.stopRecording(active.sink, on: active.leg)
+                // The engine lets go of the tracks (a failed recording's too, or the shards would go on
+                // copying into rings nobody drains).
+                if end != .sourceEnded { engine.stopRecording(active.sink, on: active.leg) }
+                if end == .timeOut || end == .silence {
                     mark(
                         active.row.withLock { $0.id }, type: "record_stopped",
-                        fields: ["reason": .string(end == .timeOut ? "timeOut" : "endOnSilence")])
+                        fields: ["reason": .string(end == .timeOut ? "timeOut" : "endOnSilence")], onQueue: true)
                 }
                 finish(active, final: false)
             }
@@ -457,14 +481,14 @@ final class Recordings: Sendable {
         return finished
     }
 
-    /// Writes a finished recording's row, then sends its event.
+    /// Writes a finished recording's row, then sends its event (awaited: `shutdown` waits for it).
     private func settle(_ row: RecordingRecord) async {
         do {
             try await store.saveRecording(row)
         } catch {
             logger.error("cannot save a recording's row", metadata: ["recording": "\(row.id)", "error": "\(error)"])
         }
-        sendEvent(row)
+        await sendEvent(row)
     }
 
     /// The timeline's lines (JSON objects) as one document beside the recording.
@@ -490,8 +514,9 @@ final class Recordings: Sendable {
 
     // MARK: The record event
 
-    /// The Voice API's record event, to the record's `eventUrl` or the application's event URL.
-    private func sendEvent(_ row: RecordingRecord) {
+    /// The Voice API's record event, to the record's `eventUrl` (returning when it has been answered or
+    /// given up) or the application's event URL (queued with the other webhooks, which a drain flushes).
+    private func sendEvent(_ row: RecordingRecord) async {
         var fields: [String: JSONValue] = [
             "start_time": .string(VoiceAPITime.format(row.startTime)),
             "end_time": .string(VoiceAPITime.format(row.endTime ?? Date())),
@@ -511,12 +536,7 @@ final class Recordings: Sendable {
         let app = row.applicationID.flatMap { applications[$0] }
         if let url = row.eventURL {
             let target = NCCOAction.EventTarget(url: url, method: NCCOAction.EventTarget.Method(rawValue: row.eventMethod ?? "POST") ?? .post)
-            let client = client
-            let body = fields
-            let signer = app?.signer
-            background.run {
-                _ = await client.event(body, to: target, timeout: .seconds(10), signer: signer) { _ in .success([]) }
-            }
+            _ = await client.event(fields, to: target, timeout: .seconds(10), signer: app?.signer) { _ in .success([]) }
         } else if let webhooks {
             var object: [String: Any] = [:]
             for (key, value) in fields where key != "timestamp" { object[key] = value.foundationObject }
@@ -537,7 +557,13 @@ final class Recordings: Sendable {
                 URL(fileURLWithPath: finalPath).deletingLastPathComponent().path + "/" + row.id.uuidString.lowercased()
                 + ".timeline.part"
             let frames = AudioFileWriter.readable(atPath: row.path)?.frames ?? 0
-            if fm.fileExists(atPath: row.path), frames > 0 {
+            if !fm.fileExists(atPath: row.path), fm.fileExists(atPath: finalPath), (AudioFileWriter.readable(atPath: finalPath)?.frames ?? 0) > 0 {
+                // It was complete and renamed; the process died before its row said so.
+                row.path = finalPath
+                row.status = .completed
+                row.size = (try? fm.attributesOfItem(atPath: finalPath)[.size] as? Int) ?? nil
+                if !fm.fileExists(atPath: Self.timelinePath(of: row)) { Self.writeTimeline(from: timelinePart, for: row) }
+            } else if fm.fileExists(atPath: row.path), frames > 0 {
                 do {
                     try fm.moveItem(atPath: row.path, toPath: finalPath)
                     row.path = finalPath
@@ -563,7 +589,8 @@ final class Recordings: Sendable {
                 try await store.saveRecording(row)
                 logger.notice(
                     "settled a recording a previous process left", metadata: ["recording": "\(row.id)", "status": "\(row.status.rawValue)"])
-                sendEvent(row)
+                let settled = row
+                background.run { [self] in await sendEvent(settled) }
             } catch {
                 logger.error("cannot settle a recording's row", metadata: ["recording": "\(row.id)", "error": "\(error)"])
             }
@@ -581,19 +608,25 @@ final class Recordings: Sendable {
     private func sweep() async {
         guard let seconds = settings.retentionSeconds else { return }
         let cutoff = Date().addingTimeInterval(-seconds)
-        while let old = try? await store.recordings(endedBefore: cutoff, limit: 100), !old.isEmpty {
-            for row in old { await delete(row) }
+        while !Task.isCancelled, let old = try? await store.recordings(endedBefore: cutoff, limit: 100), !old.isEmpty {
+            var deleted = 0
+            for row in old where await delete(row) { deleted += 1 }
+            // Rows that cannot be deleted now (the database refuses) wait for the next sweep.
+            if deleted < old.count { return }
         }
     }
 
-    /// Removes a recording's file, timeline and row.
-    func delete(_ row: RecordingRecord) async {
+    /// Removes a recording's file, timeline and row; false when the row could not be deleted.
+    @discardableResult
+    func delete(_ row: RecordingRecord) async -> Bool {
         try? FileManager.default.removeItem(atPath: row.path)
         try? FileManager.default.removeItem(atPath: Self.timelinePath(of: row))
         do {
             try await store.deleteRecording(row.id)
+            return true
         } catch {
             logger.error("cannot delete a recording's row", metadata: ["recording": "\(row.id)", "error": "\(error)"])
+            return false
         }
     }
 
