@@ -85,6 +85,20 @@ public struct AudioFileWriter: ~Copyable, @unchecked Sendable {
     }
 }
 
+extension AudioFileWriter {
+    /// Writes `samples` (interleaved when `channels` > 1) as a complete file at `path`.
+    public static func write(
+        _ samples: [Int16], format: Format = .wav, sampleRate: Int, channels: Int = 1, to path: String
+    ) throws(AudioFileWriterError) {
+        var writer = try AudioFileWriter(path: path, format: format, sampleRate: sampleRate, channels: channels)
+        let result = samples.withUnsafeBufferPointer { buffer in
+            Result { () throws(AudioFileWriterError) in try writer.write(interleaved: buffer) }
+        }
+        try result.get()
+        try writer.close()
+    }
+}
+
 /// Why an audio file could not be written.
 public enum AudioFileWriterError: Error, Equatable, CustomStringConvertible {
     /// A format, rate or channel count the encoder does not take.

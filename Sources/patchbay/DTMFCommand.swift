@@ -85,7 +85,7 @@ extension DTMFCommand {
                 sampleRate: rate, levelDBm0: level, twistDB: twist, toneMilliseconds: toneMilliseconds,
                 gapMilliseconds: gapMilliseconds, pauseMilliseconds: pauseMilliseconds)
             let samples = try DTMFGenerator.samples(digits: digits, configuration: config)
-            try WAVWriter.write(samples, sampleRate: rate, to: output)
+            try AudioFileWriter.write(samples, sampleRate: rate, to: output)
         }
     }
 
@@ -133,7 +133,7 @@ extension DTMFCommand {
                     "\(result.passed ? "pass" : "FAIL") | \(c.condition) | \(c.name) | expected \"\(c.expected)\" | detected \"\(result.detected)\"")
                 if let write {
                     let name = String(format3(i)) + ".wav"
-                    try WAVWriter.write(c.samples, sampleRate: rate, to: write + "/" + name)
+                    try AudioFileWriter.write(c.samples, sampleRate: rate, to: write + "/" + name)
                     manifest += "\(name)\t\(c.condition)\t\(c.name)\t\(c.expected)\n"
                 }
             }

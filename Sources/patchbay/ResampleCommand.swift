@@ -27,6 +27,6 @@ struct ResampleCommand: ParsableCommand {
 
     func run() throws {
         let audio = try AudioDecoder(outputRate: rate, level: try Level(level)).decode(fileAtPath: input)
-        try WAVWriter.write(audio.samples, sampleRate: rate, to: output)
+        try AudioFileWriter.write(audio.samples, sampleRate: rate, to: output)
     }
 }

@@ -108,7 +108,7 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let wav = directory.appendingPathComponent("heard.wav").path
-        try WAVWriter.write(samples, sampleRate: rate, to: wav)
+        try AudioFileWriter.write(samples, sampleRate: rate, to: wav)
         let run = await ChildProcess.run(folder.appendingPathComponent("spandsp_detect"), [wav])
         try #require(run.status == 0, "spandsp_detect failed: \(run.output)")
         return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -2,7 +2,8 @@ import Foundation
 import PatchbayCodecs
 import Testing
 
-@Suite final class WAVWriterTests {
+/// Whole mono WAV files, as the command-line tools write them (`AudioFileWriter.write`).
+@Suite final class WAVFileTests {
     /// A fresh directory per test, removed afterwards.
     let directory: String
 
@@ -25,7 +26,7 @@ import Testing
     func writeThenReadIsBitExact(sampleRate: Int) throws {
         let samples = Self.allValues()
         let path = "\(directory)/round-trip-\(sampleRate).wav"
-        try WAVWriter.write(samples, sampleRate: sampleRate, to: path)
+        try AudioFileWriter.write(samples, sampleRate: sampleRate, to: path)
 
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect(attributes[.size] as? Int == 44 + 2 * samples.count)
@@ -39,11 +40,11 @@ import Testing
     @Test func framesAppendedOneByOneMakeOneFile() throws {
         let samples = Self.allValues().prefix(16000 * 2).map { $0 }
         let path = "\(directory)/frames.wav"
-        var writer = try WAVWriter(path: path, sampleRate: 16000)
+        var writer = try AudioFileWriter(path: path, format: .wav, sampleRate: 16000, channels: 1)
         for start in stride(from: 0, to: samples.count, by: 320) {
-            try samples[start..<(start + 320)].withUnsafeBufferPointer { try writer.write($0) }
+            try samples[start..<(start + 320)].withUnsafeBufferPointer { try writer.write(interleaved: $0) }
         }
-        #expect(writer.samplesWritten == samples.count)
+        #expect(writer.framesWritten == samples.count)
         try writer.close()
         let audio = try AudioDecoder(outputRate: 16000).decode(fileAtPath: path)
         #expect(audio.samples == samples)
@@ -52,7 +53,7 @@ import Testing
     @Test func missingDirectory() {
         let path = "\(directory)/no/such/dir/out.wav"
         do {
-            try WAVWriter.write([1, 2, 3], sampleRate: 8000, to: path)
+            try AudioFileWriter.write([1, 2, 3], sampleRate: 8000, to: path)
             Issue.record("expected an error")
         } catch {
             guard case .cannotCreate(let errorPath, let reason) = error else {
@@ -66,8 +67,8 @@ import Testing
 
     @Test(arguments: [0, -8000])
     func unsupportedSampleRate(rate: Int) {
-        #expect(throws: WAVWriterError.unsupportedSampleRate(rate)) {
-            try WAVWriter.write([1], sampleRate: rate, to: "\(directory)/bad-rate.wav")
+        #expect(throws: AudioFileWriterError.unsupported("wav at \(rate) Hz")) {
+            try AudioFileWriter.write([1], sampleRate: rate, to: "\(directory)/bad-rate.wav")
         }
     }
 }
