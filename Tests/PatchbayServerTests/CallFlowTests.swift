@@ -24,9 +24,15 @@ import Testing
         private let toneHz = Mutex<Double>(0)
         private let task = Mutex<Task<Void, Never>?>(nil)
         private let sent = Mutex(0)
+        private let late = Mutex(Duration.zero)
 
         /// Frames sent so far: what is asked now (a tone, a press) starts at about this frame.
         var framesSent: Int { sent.withLock { $0 } }
+
+        /// The most a frame was sent after its time since `resetLateness` (a loaded machine stalls the
+        /// sender; the gateway then hears the audio that much later, as it would from a late network).
+        var lateness: Duration { late.withLock { $0 } }
+        func resetLateness() { late.withLock { $0 = .zero } }
 
         init(_ peer: TestPeer, rate: Int) {
             self.peer = peer
@@ -67,8 +73,11 @@ import Testing
                             frame.append(0)
                         }
                     }
+                    let due = origin + .milliseconds(20 * k)
                     try? await peer.send(samples: frame)
                     sent.withLock { $0 += 1 }
+                    let behind = clock.now - due
+                    late.withLock { $0 = max($0, behind) }
                     k += 1
                     try? await clock.sleep(until: origin + .milliseconds(20 * k))
                 }
