@@ -51,6 +51,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // System libraries from Debian: libspeexdsp-dev, libsndfile1-dev, libopus-dev, libespeak-ng-dev.
@@ -131,6 +132,7 @@ let package = Package(
             name: "PatchbayRecords",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings),
@@ -206,9 +208,10 @@ let package = Package(
             name: "PatchbayVoiceAPITests",
             dependencies: ["PatchbayVoiceAPI"],
             swiftSettings: strictSettings),
+        // The call records' stores against SQLite and a real PostgreSQL server (started by the tests).
         .testTarget(
-            name: "PatchbayRecordsTests",
-            dependencies: ["PatchbayRecords"],
+            name: "PatchbayStoreTests",
+            dependencies: ["PatchbayRecords", "PatchbayTestSupport"],
             swiftSettings: strictSettings),
         .testTarget(
             name: "PatchbaySpeechTests",

@@ -44,6 +44,19 @@ extension ServerConfiguration {
             c.storage.recordings = value
         }
         if let value = environment["PATCHBAY_PUBLIC_URL"] { c.api.publicURL = value }
+        if let value = environment["PATCHBAY_POSTGRES"] {
+            switch ServerConfiguration.Storage.Postgres.parse(url: value) {
+            case .success(let pg): c.storage.postgres = pg
+            case .failure(let error): throw ConfigurationError("PATCHBAY_POSTGRES: \(error.description)")
+            }
+        }
+        if let value = environment["PATCHBAY_POSTGRES_PASSWORD"] {
+            guard c.storage.postgres != nil else {
+                throw ConfigurationError("PATCHBAY_POSTGRES_PASSWORD is set but there is no storage.postgres")
+            }
+            c.storage.postgres?.password = value
+        }
+        if let value = environment["PATCHBAY_NODE_ID"] { c.node.id = value }
         return c
     }
 }

@@ -111,13 +111,24 @@ extension ServerConfiguration {
         if let days = storage.recordingsRetentionDays, !(days > 0 && days <= 36500) {
             throw ConfigurationError("storage.recordings_retention_days must be in (0, 36500] (got \(days))")
         }
-        if storage.recordings != nil, storage.database == nil {
+        if storage.database != nil, storage.postgres != nil {
+            throw ConfigurationError("storage: set storage.database (one gateway, SQLite) or storage.postgres (shared), not both")
+        }
+        if let pg = storage.postgres {
+            guard !pg.host.isEmpty, (1...65535).contains(pg.port), !pg.database.isEmpty, !pg.user.isEmpty else {
+                throw ConfigurationError("storage.postgres needs a host, a port in 1...65535, a database and a user")
+            }
+        }
+        if let id = node.id, id.isEmpty || id.count > 128 {
+            throw ConfigurationError("node.id must be 1 to 128 characters (got \"\(id)\")")
+        }
+        if storage.recordings != nil, !storage.keepsRecords {
             throw ConfigurationError("storage.recordings: recordings are listed in the call records: set storage.database")
         }
-        if !api.applications.isEmpty, storage.database == nil {
+        if !api.applications.isEmpty, !storage.keepsRecords {
             throw ConfigurationError("api: the control API reads the call records: set storage.database")
         }
-        if storage.database == nil, let route = routes.first(where: \.hasCallFlow) {
+        if !storage.keepsRecords, let route = routes.first(where: \.hasCallFlow) {
             throw ConfigurationError(
                 "route \(route.path): a call flow's requests and events carry the call records' uuids: set storage.database")
         }

@@ -242,6 +242,30 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public var detectDTMF: Bool = true
     public var storage: Storage = Storage()
     public var api: API = API()
+    public var node: Node = Node()
+
+    /// This gateway among several sharing `storage.postgres`.
+    public struct Node: Sendable, Equatable, Codable {
+        /// Its name in the shared records: unique in the cluster (nil: the host's name).
+        public var id: String?
+
+        public init(id: String? = nil) {
+            self.id = id
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decodeIfPresent(String.self, forKey: .id)
+        }
+
+        /// `id`, else the host's name.
+        public var resolvedID: String { id ?? ProcessInfo.processInfo.hostName }
+    }
 
     /// The control API (`/v1/calls`), on the same listener as the websocket routes, and the event
     /// webhooks it sends.
@@ -387,28 +411,126 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
 
     /// Where call records are kept.
     public struct Storage: Sendable, Equatable, Codable {
-        /// The SQLite database of call records (nil: none; `patchbay serve` uses `defaultDatabase`).
+        /// The SQLite database of call records (nil: none; `patchbay serve` uses `defaultDatabase` unless
+        /// `postgres` is set).
         public var database: String?
+        /// A PostgreSQL database shared by the gateways of a cluster, in place of `database`.
+        public var postgres: Postgres?
         /// The folder of recording files (nil: `recordings` beside the database).
         public var recordings: String?
         /// Days a finished recording is kept before it is removed (nil: until it is deleted).
         public var recordingsRetentionDays: Double?
 
-        public init(database: String? = nil, recordings: String? = nil, recordingsRetentionDays: Double? = nil) {
+        public init(database: String? = nil, postgres: Postgres? = nil, recordings: String? = nil, recordingsRetentionDays: Double? = nil) {
             self.database = database
+            self.postgres = postgres
             self.recordings = recordings
             self.recordingsRetentionDays = recordingsRetentionDays
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case database, recordings
+            case database, postgres, recordings
             case recordingsRetentionDays = "recordings_retention_days"
+        }
+
+        /// Whether calls are recorded in a database (either kind).
+        public var keepsRecords: Bool { database != nil || postgres != nil }
+
+        /// A PostgreSQL server: `"postgres://user:password@host:5432/database?sslmode=require"`, or the same
+        /// as an object. `tls`: `disable` (the default for a URL without `sslmode`), `prefer` or `require`.
+        public struct Postgres: Sendable, Equatable, Codable {
+            public enum TLSMode: String, Sendable, Codable, CaseIterable {
+                case disable, prefer, require
+            }
+
+            public var host: String
+            public var port: Int = 5432
+            public var database: String
+            public var user: String
+            public var password: String?
+            public var tls: TLSMode = .disable
+
+            public init(host: String, port: Int = 5432, database: String, user: String, password: String? = nil, tls: TLSMode = .disable) {
+                self.host = host
+                self.port = port
+                self.database = database
+                self.user = user
+                self.password = password
+                self.tls = tls
+            }
+
+            enum CodingKeys: String, CodingKey, CaseIterable {
+                case host, port, database, user, password, tls
+            }
+
+            /// A `postgres://` (or `postgresql://`) URL, or why it is not one.
+            public static func parse(url text: String) -> Result<Postgres, ConfigurationError> {
+                guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""),
+                    let host = url.host, !host.isEmpty
+                else {
+                    return .failure(ConfigurationError("storage.postgres must be a postgres://user@host/database URL (got \(Self.redacted(text)))"))
+                }
+                let database = String(url.path.drop { $0 == "/" })
+                guard !database.isEmpty, let user = url.user, !user.isEmpty else {
+                    return .failure(ConfigurationError("storage.postgres needs a user and a database (got \(Self.redacted(text)))"))
+                }
+                var tls = TLSMode.disable
+                for item in url.queryItems ?? [] {
+                    guard item.name == "sslmode" else {
+                        return .failure(ConfigurationError("storage.postgres: unknown URL parameter \(item.name) (only sslmode)"))
+                    }
+                    guard let mode = TLSMode(rawValue: item.value ?? "") else {
+                        return .failure(ConfigurationError("storage.postgres: sslmode must be disable, prefer or require"))
+                    }
+                    tls = mode
+                }
+                return .success(
+                    Postgres(host: host, port: url.port ?? 5432, database: database, user: user, password: url.password, tls: tls))
+            }
+
+            /// The URL with its password hidden, for messages.
+            static func redacted(_ text: String) -> String {
+                guard var url = URLComponents(string: text), url.password != nil else { return text }
+                url.password = "***"
+                return url.string ?? "the URL"
+            }
+
+            public init(from decoder: any Decoder) throws {
+                if let text = try? decoder.singleValueContainer().decode(String.self) {
+                    switch Self.parse(url: text) {
+                    case .success(let value): self = value
+                    case .failure(let error):
+                        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+                    }
+                    return
+                }
+                try decoder.rejectUnknownKeys(CodingKeys.self)
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                host = try c.decode(String.self, forKey: .host)
+                port = try c.decodeIfPresent(Int.self, forKey: .port) ?? 5432
+                database = try c.decode(String.self, forKey: .database)
+                user = try c.decode(String.self, forKey: .user)
+                password = try c.decodeIfPresent(String.self, forKey: .password)
+                tls = try c.decodeIfPresent(TLSMode.self, forKey: .tls) ?? .disable
+            }
+
+            /// The password is never printed (`--print-config`).
+            public func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(host, forKey: .host)
+                try c.encode(port, forKey: .port)
+                try c.encode(database, forKey: .database)
+                try c.encode(user, forKey: .user)
+                if password != nil { try c.encode("***", forKey: .password) }
+                try c.encode(tls, forKey: .tls)
+            }
         }
 
         public init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             database = try c.decodeIfPresent(String.self, forKey: .database)
+            postgres = try c.decodeIfPresent(Postgres.self, forKey: .postgres)
             recordings = try c.decodeIfPresent(String.self, forKey: .recordings)
             recordingsRetentionDays = try c.decodeIfPresent(Double.self, forKey: .recordingsRetentionDays)
         }
@@ -439,7 +561,7 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case host, port, tls, auth, routes, limits, shards, storage, api
+        case host, port, tls, auth, routes, limits, shards, storage, api, node
         case logLevel = "log_level"
         case detectDTMF = "detect_dtmf"
     }
@@ -459,5 +581,6 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
         detectDTMF = try c.decodeIfPresent(Bool.self, forKey: .detectDTMF) ?? d.detectDTMF
         storage = try c.decodeIfPresent(Storage.self, forKey: .storage) ?? d.storage
         api = try c.decodeIfPresent(API.self, forKey: .api) ?? d.api
+        node = try c.decodeIfPresent(Node.self, forKey: .node) ?? d.node
     }
 }

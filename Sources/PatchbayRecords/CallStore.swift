@@ -6,6 +6,9 @@ public import Foundation
 /// Saving never waits: the gateway hands over a record as it is now, from wherever the change happened,
 /// and the store writes rows in batches off that path. Reads see every save made before them.
 public protocol CallStore: Sendable {
+    /// Connects and brings the schema up to date, before the first save (a store opened by its
+    /// initialiser does nothing here).
+    func open() async throws
     /// The record as it is now, replacing what was saved for its `uuid` before. Returns at once.
     func save(_ record: CallRecord)
     /// Returns once every record saved before the call is written.
@@ -17,4 +20,8 @@ public protocol CallStore: Sendable {
     func closeOrphans(at time: Date, reason: String) async throws -> Int
     /// Writes what is pending and closes the store: no saves after this.
     func close() async throws
+}
+
+extension CallStore {
+    public func open() async throws {}
 }

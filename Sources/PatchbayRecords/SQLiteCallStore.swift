@@ -1,7 +1,6 @@
 public import Foundation
 import GRDB
 public import Logging
-import Synchronization
 
 /// Call records in an embedded SQLite database (GRDB, write-ahead log: the API reads while rows are
 /// written). Saves are coalesced per leg and written in one transaction per batch, at most
@@ -53,26 +52,8 @@ public final class SQLiteCallStore: CallStore, RecordingStore {
         return m
     }
 
-    private struct Pending {
-        var records: [UUID: (record: CallRecord, revision: Int64)] = [:]
-        var nextRevision: Int64
-        var writerKicked = false
-        var closed = false
-    }
-
-    /// The saves not yet written, shared with the writer task.
-    private final class PendingSaves: Sendable {
-        let state: Mutex<Pending>
-
-        init(nextRevision: Int64) {
-            state = Mutex(Pending(nextRevision: nextRevision))
-        }
-    }
-
     private let pool: DatabasePool
-    private let pending: PendingSaves
-    private let kicks: AsyncStream<Void>.Continuation
-    private let writer: Task<Void, Never>
+    private let batcher: SaveBatcher
     private let logger: Logger
     public let path: String
 
@@ -87,69 +68,22 @@ public final class SQLiteCallStore: CallStore, RecordingStore {
         try Self.migrator.migrate(pool)
         // Revisions go on from the highest written, so rows saved after a restart replace older ones.
         let highest = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(revision) FROM call") } ?? 0
-        let pending = PendingSaves(nextRevision: highest + 1)
         self.pool = pool
-        self.pending = pending
         self.path = path
         self.logger = logger
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        kicks = continuation
-        writer = Task { [pool, pending, logger] in
-            for await _ in stream {
-                try? await Task.sleep(for: batchDelay)
-                // Cancelled by close(), which writes what is pending itself (a write in a cancelled
-                // task would only fail with CancellationError and be put back).
-                if Task.isCancelled { break }
-                do {
-                    try await Self.writeBatch(pool: pool, pending: pending)
-                } catch {
-                    logger.error("could not write call records (kept, retried with the next batch)", metadata: ["error": "\(error)"])
-                }
+        batcher = SaveBatcher(nextRevision: highest + 1, batchDelay: batchDelay, logger: logger) { batch in
+            try await pool.write { db in
+                for (record, revision) in batch { try Self.upsert(record, revision: revision, in: db) }
             }
         }
-    }
-
-    deinit {
-        kicks.finish()
-        writer.cancel()
     }
 
     public func save(_ record: CallRecord) {
-        let kick = pending.state.withLock { p -> Bool in
-            guard !p.closed else { return false }
-            p.records[record.uuid] = (record, p.nextRevision)
-            p.nextRevision += 1
-            defer { p.writerKicked = true }
-            return !p.writerKicked
-        }
-        if kick { kicks.yield() }
+        batcher.save(record)
     }
 
     public func flush() async throws {
-        try await Self.writeBatch(pool: pool, pending: pending)
-    }
-
-    /// Takes what is pending and writes it in one transaction; on failure puts back what no newer save
-    /// has replaced meanwhile.
-    private static func writeBatch(pool: DatabasePool, pending: PendingSaves) async throws {
-        let batch = pending.state.withLock { p -> [(record: CallRecord, revision: Int64)] in
-            p.writerKicked = false
-            defer { p.records.removeAll(keepingCapacity: true) }
-            return Array(p.records.values)
-        }
-        guard !batch.isEmpty else { return }
-        do {
-            try await pool.write { db in
-                for (record, revision) in batch { try upsert(record, revision: revision, in: db) }
-            }
-        } catch {
-            pending.state.withLock { p in
-                for item in batch where (p.records[item.record.uuid]?.revision ?? 0) < item.revision {
-                    p.records[item.record.uuid] = item
-                }
-            }
-            throw error
-        }
+        try await batcher.writeBatch()
     }
 
     private static func upsert(_ r: CallRecord, revision: Int64, in db: Database) throws {
@@ -218,8 +152,8 @@ public final class SQLiteCallStore: CallStore, RecordingStore {
 
     public func closeOrphans(at time: Date, reason: String) async throws -> Int {
         try await flush()
+        let revision = batcher.takeRevision()
         return try await pool.write { db in
-            let revision = (try Int64.fetchOne(db, sql: "SELECT MAX(revision) FROM call") ?? 0) + 1
             try db.execute(
                 sql: """
                     UPDATE call SET status = CASE status WHEN 'answered' THEN 'completed' ELSE 'failed' END,
@@ -232,11 +166,7 @@ public final class SQLiteCallStore: CallStore, RecordingStore {
     }
 
     public func close() async throws {
-        pending.state.withLock { $0.closed = true }
-        kicks.finish()
-        writer.cancel()  // cuts its wait short; a batch it was writing is written, or put back; close's flush writes the rest
-        await writer.value
-        try await flush()
+        try await batcher.close()
         try pool.close()
     }
 
@@ -345,10 +275,13 @@ public final class SQLiteCallStore: CallStore, RecordingStore {
 /// What went wrong reading records.
 public enum RecordsError: Error, Equatable, CustomStringConvertible {
     case malformedRow(String)
+    /// The database did not answer in time.
+    case unavailable(String)
 
     public var description: String {
         switch self {
         case .malformedRow(let what): "a call record row is malformed: \(what)"
+        case .unavailable(let what): "the call records' database is unavailable: \(what)"
         }
     }
 }

@@ -81,20 +81,29 @@ public final class GatewayServer: Sendable {
             outbounds[ObjectIdentifier(loop)] = LoopOutbound(eventLoop: loop)
         }
         self.outbounds = outbounds
-        var sqlite: SQLiteCallStore?
+        var store: (any CallStore & RecordingStore)?
         do {
             sslContext = try configuration.tls.map(Self.serverTLS)
             webhooks = EventWebhooks(api: configuration.api, group: group, metrics: metrics, logger: logger)
-            if let path = configuration.storage.database {
+            if let pg = configuration.storage.postgres {
+                let security: PostgresCallStore.Security =
+                    switch pg.tls {
+                    case .disable: .none
+                    case .prefer: .preferTLS
+                    case .require: .requireTLS
+                    }
+                store = PostgresCallStore(
+                    host: pg.host, port: pg.port, database: pg.database, user: pg.user, password: pg.password, security: security,
+                    nodeID: configuration.node.resolvedID, logger: logger)
+            } else if let path = configuration.storage.database {
                 do {
-                    sqlite = try SQLiteCallStore(path: path, logger: logger)
+                    store = try SQLiteCallStore(path: path, logger: logger)
                 } catch {
                     throw ConfigurationError("cannot open storage.database \(path): \(error)")
                 }
-                records = CallLedger(store: sqlite!, api: configuration.api, webhooks: webhooks)
-            } else {
-                records = nil
             }
+            let hooks = webhooks
+            records = store.map { CallLedger(store: $0, api: configuration.api, webhooks: hooks) }
         } catch {
             try? group.syncShutdownGracefully()
             throw error
@@ -117,10 +126,10 @@ public final class GatewayServer: Sendable {
             applications[app.applicationID] = (app.eventURL, app.signatureSecret.map { .init(applicationID: app.applicationID, secret: $0) })
         }
         let client = ApplicationClient(group: group, logger: logger)
-        if let sqlite, let folder = configuration.storage.recordingsFolder {
+        if let store, let folder = configuration.storage.recordingsFolder {
             recordings = Recordings(
                 settings: .init(folder: folder, retentionSeconds: configuration.storage.recordingsRetentionDays.map { $0 * 86400 }), engine: engine,
-                store: sqlite, ledger: records, webhooks: webhooks, client: client, applications: applications, background: background,
+                store: store, ledger: records, webhooks: webhooks, client: client, applications: applications, background: background,
                 metrics: metrics, logger: logger)
         } else {
             recordings = nil
@@ -194,6 +203,11 @@ public final class GatewayServer: Sendable {
     private func open() async throws -> SocketAddress {
         var api: ControlAPI?
         if let records {
+            do {
+                try await records.store.open()
+            } catch {
+                throw ConfigurationError("cannot open storage.postgres: \(error)")
+            }
             // Legs a previous process left live ended with it: closed before any new leg is recorded.
             let orphans = try await records.store.closeOrphans(at: Date(), reason: "gateway restarted")
             if orphans > 0 { logger.notice("closed the records of legs left live by the previous run", metadata: ["legs": "\(orphans)"]) }

@@ -39,10 +39,17 @@ struct ServeCommand: AsyncParsableCommand {
         if let listen { environment["PATCHBAY_LISTEN"] = listen }
         var loaded = try (config.map { try ServerConfiguration.load(path: $0) } ?? ServerConfiguration())
             .applyingEnvironment(environment)
-        if loaded.storage.database == nil {
+        let here = FileManager.default.currentDirectoryPath
+        if loaded.storage.postgres != nil {
+            // The records are shared; the recordings are this gateway's own files, kept in its state.
+            if loaded.storage.recordings == nil {
+                loaded.storage.recordings =
+                    URL(fileURLWithPath: ServerConfiguration.Storage.defaultDatabase(environment: environment, workingDirectory: here))
+                    .deletingLastPathComponent().path + "/recordings"
+            }
+        } else if loaded.storage.database == nil {
             // Every leg is a record: kept beside the state systemd gives the service, or here.
-            loaded.storage.database = ServerConfiguration.Storage.defaultDatabase(
-                environment: environment, workingDirectory: FileManager.default.currentDirectoryPath)
+            loaded.storage.database = ServerConfiguration.Storage.defaultDatabase(environment: environment, workingDirectory: here)
         }
         let configuration = try loaded.validated()
         if printConfig {

@@ -15,8 +15,14 @@ final class ControlFixture: Sendable {
     let client: HTTPClient
     let signers: [String: JWTKeyCollection]
     let base: String
+    /// The gateway's configuration before the test's adjustments (for another gateway of the same cluster).
+    let configure: @Sendable (inout ServerConfiguration) -> Void
 
-    init(tls: SelfSigned, gateway: RunningGateway, client: HTTPClient, signers: [String: JWTKeyCollection]) {
+    init(
+        tls: SelfSigned, gateway: RunningGateway, client: HTTPClient, signers: [String: JWTKeyCollection],
+        configure: @escaping @Sendable (inout ServerConfiguration) -> Void
+    ) {
+        self.configure = configure
         self.tls = tls
         self.gateway = gateway
         self.client = client
@@ -40,7 +46,7 @@ final class ControlFixture: Sendable {
             applications.append(.init(applicationID: app, publicKey: publicPath))
         }
         let database = tls.directory.appendingPathComponent("records/patchbay.sqlite").path
-        let gateway = try await RunningGateway.start { c in
+        let configure: @Sendable (inout ServerConfiguration) -> Void = { [applications] c in
             c.tls = .init(certificate: tls.certificate, privateKey: tls.privateKey)
             c.storage.database = database
             c.api.applications = applications
@@ -48,6 +54,9 @@ final class ControlFixture: Sendable {
                 .init(path: "/socket", mode: .conversation, conversationHeader: "conversation", applicationID: "app-1"),
                 .init(path: "/app2", mode: .conversation, applicationID: "app-2"),
             ]
+        }
+        let gateway = try await RunningGateway.start { c in
+            configure(&c)
             adjust(&c)
         }
         var configuration = HTTPClient.Configuration()
@@ -55,12 +64,28 @@ final class ControlFixture: Sendable {
         tlsConfiguration.trustRoots = .file(tls.certificate)
         configuration.tlsConfiguration = tlsConfiguration
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        return ControlFixture(tls: tls, gateway: gateway, client: client, signers: signers)
+        return ControlFixture(tls: tls, gateway: gateway, client: client, signers: signers, configure: configure)
     }
 
-    func stop() async {
+    /// Another gateway with the same applications, certificate and routes, `adjust`ed.
+    func another(_ adjust: (inout ServerConfiguration) -> Void) async throws -> RunningGateway {
+        try await RunningGateway.start { c in
+            configure(&c)
+            adjust(&c)
+        }
+    }
+
+    /// `method` on `path` of another gateway (same certificate, same tokens).
+    func request(
+        on gateway: RunningGateway, _ method: HTTPMethod, _ path: String, body: String? = nil, as authorization: String?
+    ) async throws -> (HTTPResponseStatus, [String: Any]) {
+        try await request(method, path, body: body, as: authorization, base: "https://127.0.0.1:\(gateway.port)")
+    }
+
+    /// `gateway: false`: the test stopped the gateway itself.
+    func stop(gateway stopsGateway: Bool = true) async {
         try? await client.shutdown()
-        await gateway.stop()
+        if stopsGateway { await gateway.stop() }
         tls.remove()
     }
 
@@ -79,10 +104,10 @@ final class ControlFixture: Sendable {
 
     /// `method` on `path` with `body` (JSON text) as the bearer `authorization`: the status and the
     /// JSON body (empty for a 204, which has no content type).
-    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, as authorization: String?) async throws
+    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, as authorization: String?, base: String? = nil) async throws
         -> (HTTPResponseStatus, [String: Any])
     {
-        var request = HTTPClientRequest(url: base + path)
+        var request = HTTPClientRequest(url: (base ?? self.base) + path)
         request.method = method
         if let authorization { request.headers.add(name: "Authorization", value: "Bearer " + authorization) }
         if let body {
