@@ -45,6 +45,8 @@ public final class GatewayServer: Sendable {
     private let steering: GatewaySteering
     /// A record of every leg (nil when `storage.database` is not set).
     private let records: CallLedger?
+    /// The shutdown under way, if any.
+    private let stopping = Mutex<Task<Void, Never>?>(nil)
     /// The applications' event webhooks (nil when no application has an `event_url`).
     private let webhooks: EventWebhooks?
     /// Turns engine events into webhooks; ends with the engine's event stream.
@@ -333,7 +335,18 @@ public final class GatewayServer: Sendable {
     /// Stops, in order: the listeners, the engine (its events end, so the forwarders do), the NCCOs and
     /// background tasks, the webhooks (queued events get up to 10 s), the fetches, the event loops, and the
     /// call records (the last batch written, the database closed). Any connection still open is dropped.
+    /// A second call waits for the first to finish.
     public func shutdown() async {
+        let task = stopping.withLock { running -> Task<Void, Never> in
+            if let running { return running }
+            let task = Task { await self.stopAll() }
+            running = task
+            return task
+        }
+        await task.value
+    }
+
+    private func stopAll() async {
         await listener.withLock({ $0 })?.closeAll()
         // Every recording's file is completed and listed while the engine and the records are still up.
         await recordings?.shutdown()

@@ -82,10 +82,9 @@ final class ControlFixture: Sendable {
         try await request(method, path, body: body, as: authorization, base: "https://127.0.0.1:\(gateway.port)")
     }
 
-    /// `gateway: false`: the test stopped the gateway itself.
-    func stop(gateway stopsGateway: Bool = true) async {
+    func stop() async {
         try? await client.shutdown()
-        if stopsGateway { await gateway.stop() }
+        await gateway.stop()
         tls.remove()
     }
 

@@ -66,6 +66,6 @@ import Testing
         await onB.close()
         await a2.stop()
         await b.stop()
-        await f.stop(gateway: false)
+        await f.stop()  // its first gateway was stopped above: a second shutdown waits for the first
     }
 }
