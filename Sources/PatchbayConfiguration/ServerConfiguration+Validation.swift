@@ -119,6 +119,14 @@ extension ServerConfiguration {
                 throw ConfigurationError("storage.postgres needs a host, a port in 1...65535, a database and a user")
             }
         }
+        guard node.heartbeatSeconds >= 0.1, node.heartbeatSeconds <= 60 else {
+            throw ConfigurationError("node.heartbeat_seconds must be 0.1...60 (got \(node.heartbeatSeconds))")
+        }
+        guard node.deadAfterSeconds >= 3 * node.heartbeatSeconds, node.deadAfterSeconds <= 3600 else {
+            throw ConfigurationError(
+                "node.dead_after_seconds must be at least three heartbeats (\(3 * node.heartbeatSeconds)) and at most 3600 (got \(node.deadAfterSeconds))"
+            )
+        }
         if let id = node.id, id.isEmpty || id.count > 128 {
             throw ConfigurationError("node.id must be 1 to 128 characters (got \"\(id)\")")
         }

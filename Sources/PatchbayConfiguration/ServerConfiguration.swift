@@ -248,6 +248,10 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
     public struct Node: Sendable, Equatable, Codable {
         /// Its name in the shared records: unique in the cluster (nil: the host's name).
         public var id: String?
+        /// How often it tells the others it is alive.
+        public var heartbeatSeconds: Double = 2
+        /// A gateway silent this long is dead: a survivor closes its legs' records.
+        public var deadAfterSeconds: Double = 10
 
         public init(id: String? = nil) {
             self.id = id
@@ -255,12 +259,16 @@ public struct ServerConfiguration: Sendable, Equatable, Codable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case id
+            case heartbeatSeconds = "heartbeat_seconds"
+            case deadAfterSeconds = "dead_after_seconds"
         }
 
         public init(from decoder: any Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             id = try c.decodeIfPresent(String.self, forKey: .id)
+            heartbeatSeconds = try c.decodeIfPresent(Double.self, forKey: .heartbeatSeconds) ?? 2
+            deadAfterSeconds = try c.decodeIfPresent(Double.self, forKey: .deadAfterSeconds) ?? 10
         }
 
         /// `id`, else the host's name.

@@ -44,6 +44,16 @@ public final class PostgresCallStore: CallStore, RecordingStore {
                 "CREATE INDEX recording_end ON recording (end_time)",
             ]
         ),
+        (
+            "v3: node",
+            [
+                """
+                CREATE TABLE node (
+                    id TEXT PRIMARY KEY, heartbeat DOUBLE PRECISION NOT NULL, started DOUBLE PRECISION NOT NULL,
+                    legs INTEGER NOT NULL DEFAULT 0, draining BOOLEAN NOT NULL DEFAULT false)
+                """
+            ]
+        ),
     ]
 
     private static let columns =
@@ -275,6 +285,61 @@ public final class PostgresCallStore: CallStore, RecordingStore {
         }
         runner.cancel()
         await runner.value
+    }
+
+    // MARK: Nodes
+
+    /// This gateway is alive, with `legs` legs, draining or not (its row in `node`, made on the first).
+    public func heartbeat(legs: Int, draining: Bool, at time: Date = Date()) async throws {
+        let now = time.timeIntervalSince1970
+        try await client.query(
+            """
+            INSERT INTO node (id, heartbeat, started, legs, draining) VALUES (\(nodeID), \(now), \(now), \(legs), \(draining))
+            ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat, legs = excluded.legs, draining = excluded.draining
+            """, logger: logger)
+    }
+
+    /// This gateway leaves the cluster (a clean stop: its legs are closed already).
+    public func leave() async throws {
+        try await client.query("DELETE FROM node WHERE id = \(nodeID)", logger: logger)
+    }
+
+    /// The gateways of the cluster: id, last heartbeat, legs, draining.
+    public func nodes() async throws -> [(id: String, heartbeat: Date, legs: Int, draining: Bool)] {
+        var out: [(id: String, heartbeat: Date, legs: Int, draining: Bool)] = []
+        let rows = try await client.query("SELECT id, heartbeat, legs, draining FROM node ORDER BY id", logger: logger)
+        for try await (id, heartbeat, legs, draining) in rows.decode((String, Double, Int, Bool).self) {
+            out.append((id, Date(timeIntervalSince1970: heartbeat), legs, draining))
+        }
+        return out
+    }
+
+    /// Claims every other gateway silent since `silentSince` and closes its live legs (answered ones
+    /// `completed`, the rest `failed`, ended at `time` with `reason`), in one transaction: of several
+    /// survivors doing this at once, exactly one gets each dead gateway and its legs. Returns the
+    /// gateways claimed and the legs closed, as they are now.
+    public func reapDeadNodes(silentSince: Date, at time: Date, reason: String) async throws -> (nodes: [String], legs: [CallRecord]) {
+        try await flush()
+        let revision = batcher.takeRevision()
+        let (me, logger) = (nodeID, logger)
+        return try await client.withTransaction(logger: logger) { connection in
+            var dead: [String] = []
+            let claimed = try await connection.query(
+                "DELETE FROM node WHERE id <> \(me) AND heartbeat < \(silentSince.timeIntervalSince1970) RETURNING id", logger: logger)
+            for try await id in claimed.decode(String.self) { dead.append(id) }
+            var legs: [CallRecord] = []
+            for node in dead {
+                let closed = try await connection.query(
+                    """
+                    UPDATE call SET status = CASE status WHEN 'answered' THEN 'completed' ELSE 'failed' END,
+                        end_time = \(time.timeIntervalSince1970), end_reason = \(reason), revision = \(revision)
+                    WHERE node_id = \(node) AND status IN ('started', 'answered')
+                    RETURNING \(unescaped: Self.columns)
+                    """, logger: logger)
+                for try await row in closed { legs.append(try Self.record(row)) }
+            }
+            return (dead, legs)
+        }
     }
 
     // MARK: Recordings

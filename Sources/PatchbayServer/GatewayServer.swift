@@ -45,6 +45,8 @@ public final class GatewayServer: Sendable {
     private let steering: GatewaySteering
     /// A record of every leg (nil when `storage.database` is not set).
     private let records: CallLedger?
+    /// This gateway's place among those sharing `storage.postgres` (nil: it is alone).
+    private let cluster: ClusterMembership?
     /// The shutdown under way, if any.
     private let stopping = Mutex<Task<Void, Never>?>(nil)
     /// The applications' event webhooks (nil when no application has an `event_url`).
@@ -136,6 +138,13 @@ public final class GatewayServer: Sendable {
         } else {
             recordings = nil
         }
+        if let shared = store as? PostgresCallStore {
+            cluster = ClusterMembership(
+                store: shared, engine: engine, webhooks: webhooks, draining: draining, heartbeatSeconds: configuration.node.heartbeatSeconds,
+                deadAfterSeconds: configuration.node.deadAfterSeconds, logger: logger)
+        } else {
+            cluster = nil
+        }
         flows = CallFlows(
             context: .init(
                 engine: engine, ledger: records, links: links, media: media, client: client, rules: rules, applications: applications,
@@ -213,6 +222,8 @@ public final class GatewayServer: Sendable {
             // Legs a previous process left live ended with it: closed before any new leg is recorded.
             let orphans = try await records.store.closeOrphans(at: Date(), reason: "gateway restarted")
             if orphans > 0 { logger.notice("closed the records of legs left live by the previous run", metadata: ["legs": "\(orphans)"]) }
+            // One of the cluster from now on: seen alive by the others, and watching them.
+            try await cluster?.start()
             // Recordings the previous run left open are finished (or failed) before any new one starts.
             do {
                 try await recordings?.start()
@@ -362,6 +373,7 @@ public final class GatewayServer: Sendable {
         await flows.context.client.shutdown()
         try? await group.shutdownGracefully()
         do {
+            await cluster?.stop()
             try await records?.store.close()
         } catch {
             logger.error("could not write the last call records", metadata: ["error": "\(error)"])

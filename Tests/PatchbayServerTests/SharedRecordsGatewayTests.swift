@@ -68,4 +68,76 @@ import Testing
         await b.stop()
         await f.stop()  // its first gateway was stopped above: a second shutdown waits for the first
     }
+
+    @Test(
+        "kill -9 of a gateway: a survivor closes its legs' records as completed with the reason gateway lost, within dead_after, and sends the completed webhook once"
+    )
+    func deadGatewayIsReaped() async throws {
+        let url = try await PostgresServer.shared.url()
+        let receiver = try await ScriptedService.webhookReceiver(["--secret", WebhookTests.secret, "--application-id", "app-1"])
+        defer { receiver.stop() }
+        let fast: (inout ServerConfiguration) -> Void = { c in
+            c.node.heartbeatSeconds = 0.2
+            c.node.deadAfterSeconds = 1
+            c.api.applications[0].eventURL = "http://127.0.0.1:\(receiver.port)/events"
+            c.api.applications[0].signatureSecret = WebhookTests.secret
+        }
+        let f = try await ControlFixture.make { c in
+            Self.shared(url, node: "gw-a")(&c)
+            fast(&c)
+        }
+        // Gateway B is a process of its own, so that it can die as a process does.
+        let dir = try ServeProcessTests.temporaryDirectory()
+        let group = f.gateway.clients
+        let publicKey = f.tls.directory.appendingPathComponent("app-1.pub.pem").path
+        let (b, port) = try await ServeProcessTests.startServer(
+            config: { port in
+                """
+                {"port": \(port), "log_level": "warning", "storage": {"postgres": "\(url)"},
+                 "node": {"id": "gw-b", "heartbeat_seconds": 0.2, "dead_after_seconds": 1},
+                 "api": {"applications": [{"application_id": "app-1", "public_key": "\(publicKey)",
+                         "event_url": "http://127.0.0.1:\(receiver.port)/events", "signature_secret": "\(WebhookTests.secret)"}]},
+                 "routes": [{"path": "/socket", "mode": "conversation", "application_id": "app-1"}]}
+                """
+            }, in: dir, group: group)
+        let peer = try await TestPeer.connect(port: port, path: "/socket", group: group)
+        try await peer.sendConnected(rate: 16000, extra: #","from":"447700900009""#)
+        let token = try await f.token("app-1")
+        var leg: String?
+        #expect(
+            await eventuallyAsync {
+                let (_, page) = (try? await f.get("/v1/calls?status=answered", as: token)) ?? (.ok, [:])
+                leg = (((page["_embedded"] as? [String: Any])?["calls"] as? [[String: Any]]) ?? []).first?["uuid"] as? String
+                return leg != nil
+            }, "A sees B's leg answered")
+        let id = try #require(leg)
+        #expect(
+            await eventually {
+                WebhookTests.received(receiver).contains { $0.body["uuid"] as? String == id && WebhookTests.kind($0.body) == "answered" }
+            })
+
+        let clock = ContinuousClock()
+        let killed = clock.now
+        b.kill()
+        _ = await b.waitForExit(timeout: .seconds(10))
+        var closed: [String: Any] = [:]
+        #expect(
+            await eventuallyAsync(timeout: .seconds(15)) {
+                closed = (try? await f.get("/v1/calls/\(id)", as: token))?.1 ?? [:]
+                return closed["status"] as? String == "completed"
+            }, "closed by A: \(closed)")
+        #expect(clock.now - killed < .seconds(4), "within dead_after (1 s) and a few heartbeats: \(clock.now - killed)")
+        #expect(
+            await eventually {
+                WebhookTests.received(receiver).contains { $0.body["uuid"] as? String == id && WebhookTests.kind($0.body) == "completed" }
+            })
+        try await Task.sleep(for: .seconds(1))  // time for a second survivor's webhook, were there one
+        let completed = WebhookTests.received(receiver).filter { $0.body["uuid"] as? String == id && WebhookTests.kind($0.body) == "completed" }
+        #expect(completed.count == 1 && completed.allSatisfy(\.valid), "once, signed: \(completed.map(\.body))")
+
+        await peer.close()
+        b.remove()
+        try? FileManager.default.removeItem(at: dir)
+        await f.stop()
+    }
 }
