@@ -130,7 +130,15 @@ public final class PostgresCallStore: CallStore, RecordingStore {
     /// `operation`, or `RecordsError.unavailable` once `limit` has passed (the operation is cancelled).
     static func bounded<T: Sendable>(_ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await operation() }
+            group.addTask {
+                do {
+                    return try await operation()
+                } catch let error as PSQLError {
+                    // The server went away or refused: unavailable, with what it said (its description alone
+                    // is generic on purpose).
+                    throw RecordsError.unavailable("\(what): \(error.code) \(error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "")")
+                }
+            }
             group.addTask {
                 try await Task.sleep(for: limit)
                 return nil
@@ -218,15 +226,26 @@ public final class PostgresCallStore: CallStore, RecordingStore {
         try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
     }
 
+    /// How long a read may wait for the database before it is `RecordsError.unavailable`.
+    static let readLimit: Duration = .seconds(5)
+
     public func call(_ uuid: UUID) async throws -> CallRecord? {
-        try await flush()
-        let rows = try await client.query("SELECT \(unescaped: Self.columns) FROM call WHERE uuid = \(uuid)", logger: logger)
-        for try await row in rows { return try Self.record(row) }
-        return nil
+        try? await flush()  // a read answers from what is written even when the batch cannot be written now
+        let (client, logger) = (client, logger)
+        return try await Self.bounded(Self.readLimit, "reading a call") {
+            let rows = try await client.query("SELECT \(unescaped: Self.columns) FROM call WHERE uuid = \(uuid)", logger: logger)
+            for try await row in rows { return try Self.record(row) }
+            return nil
+        }
     }
 
     public func calls(_ query: CallQuery) async throws -> CallPage {
-        try await flush()
+        try? await flush()
+        let (client, logger) = (client, logger)
+        return try await Self.bounded(Self.readLimit, "listing calls") { try await Self.list(query, client: client, logger: logger) }
+    }
+
+    private static func list(_ query: CallQuery, client: PostgresClient, logger: Logger) async throws -> CallPage {
         var conditions: [String] = []
         var bindings = PostgresBindings()
         func bind(_ condition: String, _ value: some PostgresDynamicTypeEncodable) {
@@ -251,10 +270,10 @@ public final class PostgresCallStore: CallStore, RecordingStore {
         page.append(query.pageSize)
         page.append(query.recordIndex)
         let sql =
-            "SELECT \(Self.columns) FROM call \(filter) ORDER BY start_time \(order), uuid \(order) LIMIT $\(page.count - 1) OFFSET $\(page.count)"
+            "SELECT \(columns) FROM call \(filter) ORDER BY start_time \(order), uuid \(order) LIMIT $\(page.count - 1) OFFSET $\(page.count)"
         var calls: [CallRecord] = []
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: page), logger: logger) {
-            calls.append(try Self.record(row))
+            calls.append(try record(row))
         }
         return CallPage(total: total, calls: calls)
     }
@@ -387,9 +406,12 @@ public final class PostgresCallStore: CallStore, RecordingStore {
     }
 
     private func recordings(_ query: PostgresQuery) async throws -> [RecordingRecord] {
-        var out: [RecordingRecord] = []
-        for try await row in try await client.query(query, logger: logger) { out.append(try Self.recording(row)) }
-        return out
+        let (client, logger) = (client, logger)
+        return try await Self.bounded(Self.readLimit, "reading recordings") {
+            var out: [RecordingRecord] = []
+            for try await row in try await client.query(query, logger: logger) { out.append(try Self.recording(row)) }
+            return out
+        }
     }
 
     // MARK: Rows

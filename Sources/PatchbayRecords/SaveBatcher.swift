@@ -35,7 +35,9 @@ final class SaveBatcher: Sendable {
                 do {
                     try await self?.writeBatch()
                 } catch {
-                    logger.error("could not write call records (kept, retried with the next batch)", metadata: ["error": "\(error)"])
+                    logger.error("could not write call records (kept, tried again in a second)", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                    self?.kick()
                 }
             }
         }
@@ -45,6 +47,11 @@ final class SaveBatcher: Sendable {
     deinit {
         kicks.finish()
         writer.withLock { $0?.cancel() }
+    }
+
+    private func kick() {
+        state.withLock { $0.writerKicked = true }
+        kicks.yield()
     }
 
     func save(_ record: CallRecord) {

@@ -140,4 +140,46 @@ import Testing
         try? FileManager.default.removeItem(at: dir)
         await f.stop()
     }
+
+    @Test("PostgreSQL stopped mid-call: the call goes on, the API answers 503 at once, and when it is back no record is lost")
+    func databaseOutage() async throws {
+        let server = PostgresServer()  // its own: this test stops it
+        defer { Task { await server.stop() } }
+        let url = try await server.url()
+        let f = try await ControlFixture.make(Self.shared(url, node: "gw-a"))
+        let token = try await f.token("app-1")
+        let first = try await TestPeer.connect(port: f.gateway.port, path: "/socket", group: f.gateway.clients, tls: true)
+        try await first.sendConnected(rate: 16000, extra: #","from":"447700900011","conversation":"outage""#)
+        let id = try #require(await f.gateway.waitForLegs(1).first?.id).uuidString.lowercased()
+        #expect(await eventuallyAsync { (try? await f.get("/v1/calls/\(id)", as: token))?.1["status"] as? String == "answered" })
+
+        try await server.halt()
+        // A second leg joins and talks to the first while the database is down: media does not wait for it.
+        let second = try await TestPeer.connect(port: f.gateway.port, path: "/socket", group: f.gateway.clients, tls: true)
+        try await second.sendConnected(rate: 16000, extra: #","from":"447700900012","conversation":"outage""#)
+        _ = await f.gateway.waitForLegs(2)
+        let tone = Tone.sine(700, rate: 16000, count: 320, amplitude: 8000)
+        for _ in 0..<50 {
+            try await first.send(samples: tone)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(await eventually { second.received.audibleFrames.count >= 10 }, "the second leg hears the first")
+        let clock = ContinuousClock()
+        let asked = clock.now
+        let (status, body) = try await f.get("/v1/calls/\(id)", as: token)
+        #expect(status == .serviceUnavailable && clock.now - asked < .seconds(8), "503, not a hang: \(status) \(body)")
+        await first.close()  // its end is recorded while the database is down
+
+        try await server.resume()
+        var record: [String: Any] = [:]
+        #expect(
+            await eventuallyAsync(timeout: .seconds(20)) {
+                record = (try? await f.get("/v1/calls/\(id)", as: token))?.1 ?? [:]
+                return record["status"] as? String == "completed"
+            }, "the first leg's end, written once the database is back: \(record)")
+        let (_, page) = try await f.get("/v1/calls?page_size=10", as: token)
+        #expect(page["count"] as? Int == 2, "the leg that joined during the outage is recorded too: \(page)")
+        await second.close()
+        await f.stop()
+    }
 }

@@ -14,6 +14,9 @@ import Synchronization
 public actor PostgresServer {
     public static let shared = PostgresServer()
 
+    /// A server of its own (for a test that stops and starts it; others share `shared`).
+    public init() {}
+
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }
@@ -42,6 +45,27 @@ public actor PostgresServer {
         return name
     }
 
+    /// Stops the server (its clients' connections are cut; the tests' server trades durability for speed,
+    /// so a clean stop, not a crash); `resume()` brings it back on the same port and data.
+    public func halt() async throws {
+        _ = try await port()
+        guard let directory else { return }
+        _ = await Self.run("pg_ctl", ["-D", directory.appendingPathComponent("data").path, "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts a halted server again.
+    public func resume() async throws {
+        let port = try await port()
+        guard let directory else { return }
+        let up = await Self.run(
+            "pg_ctl",
+            [
+                "-D", directory.appendingPathComponent("data").path, "-l", directory.appendingPathComponent("log").path, "-w", "-o",
+                Self.options(port, directory), "start",
+            ])
+        guard up.status == 0 else { throw Failure(description: "PostgreSQL did not start again: \(up.output)") }
+    }
+
     /// `postgres://patchbay@127.0.0.1:PORT/NAME` for a new database.
     public func url() async throws -> String {
         let name = try await database()
@@ -54,18 +78,6 @@ public actor PostgresServer {
         _ = await Self.run("pg_ctl", ["-D", directory.appendingPathComponent("data").path, "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(at: directory)
         started = nil
-    }
-
-    /// Stops the server abruptly and starts it again on the same port and data (a database restart).
-    public func restart(downFor pause: Duration = .zero) async throws {
-        let port = try await port()
-        guard let directory else { return }
-        let data = directory.appendingPathComponent("data").path
-        _ = await Self.run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
-        try? await Task.sleep(for: pause)
-        let up = await Self.run(
-            "pg_ctl", ["-D", data, "-l", directory.appendingPathComponent("log").path, "-w", "-o", Self.options(port, directory), "start"])
-        guard up.status == 0 else { throw Failure(description: "PostgreSQL did not start again: \(up.output)") }
     }
 
     private static func options(_ port: Int, _ directory: URL) -> String {
@@ -125,17 +137,22 @@ public actor PostgresServer {
             URL(fileURLWithPath: "/bin/bash"), ["-c", script, "bash"] + command, mergingOutput: true, timeout: .seconds(60))
     }
 
-    /// The server is stopped when the tests' process exits, however it exits short of SIGKILL.
+    /// The servers are stopped when the tests' process exits (a normal exit: a killed one leaves them to
+    /// the machine).
     private static func stopAtExit(data: String) {
-        let pidFile = data + "/postmaster.pid"
-        PostgresServer.pidFile.withLock { $0 = pidFile }
+        let first = pidFiles.withLock { files -> Bool in
+            files.append(data + "/postmaster.pid")
+            return files.count == 1
+        }
+        guard first else { return }
         atexit {
-            guard let path = PostgresServer.pidFile.withLock({ $0 }),
-                let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(text.split(separator: "\n").first ?? "")
-            else { return }
-            kill(pid, SIGQUIT)  // immediate shutdown
+            for path in PostgresServer.pidFiles.withLock({ $0 }) {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(text.split(separator: "\n").first ?? "")
+                else { continue }
+                kill(pid, SIGQUIT)  // immediate shutdown
+            }
         }
     }
 
-    private static let pidFile = Mutex<String?>(nil)
+    private static let pidFiles = Mutex<[String]>([])
 }

@@ -85,6 +85,11 @@ final class ControlAPI: Sendable {
             return try await route.resource.respond(to: request)
         } catch let error as APIError {
             return APIResponse(error)
+        } catch RecordsError.unavailable(let what) {
+            var response = APIResponse(
+                APIError(status: .serviceUnavailable, title: "Service Unavailable", detail: "the call records cannot be read now: \(what)"))
+            response.headers.append(("retry-after", "5"))
+            return response
         } catch {
             return APIResponse(APIError(status: .internalServerError, title: "Internal Server Error", detail: "records: \(error)"))
         }
