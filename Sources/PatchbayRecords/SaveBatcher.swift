@@ -78,8 +78,26 @@ final class SaveBatcher: Sendable {
         }
     }
 
-    /// Takes what is pending and writes it; on failure puts back what no newer save has replaced.
+    /// The last write started: each write waits for the one before, so that a flush returns only once
+    /// every save made before it is written (a batch the writer has in flight included).
+    private let lastWrite = Mutex<Task<Void, any Error>?>(nil)
+
+    /// Takes what is pending and writes it, after any write in flight; on failure puts back what no newer
+    /// save has replaced.
     func writeBatch() async throws {
+        let task = lastWrite.withLock { last -> Task<Void, any Error> in
+            let previous = last
+            let next = Task {
+                _ = await previous?.result
+                try await self.writePending()
+            }
+            last = next
+            return next
+        }
+        try await task.value
+    }
+
+    private func writePending() async throws {
         let batch = state.withLock { p -> Batch in
             p.writerKicked = false
             defer { p.records.removeAll(keepingCapacity: true) }
