@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import PostgresNIO
+import Synchronization
 
 /// Call and recording records in PostgreSQL (postgres-nio), shared by every gateway of a cluster: the same
 /// interface and the same write path as `SQLiteCallStore` — saves coalesced per leg, one transaction per
@@ -127,32 +128,51 @@ public final class PostgresCallStore: CallStore, RecordingStore {
         try await open(timeout: .seconds(10))
     }
 
-    /// `operation`, or `RecordsError.unavailable` once `limit` has passed (the operation is cancelled).
+    /// `operation`, or `RecordsError.unavailable` once `limit` has passed: the answer comes by then
+    /// whatever the operation does (it is cancelled, and may finish later in the background: a lease
+    /// waiting for a connection does not end at once).
     static func bounded<T: Sendable>(_ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                do {
-                    return try await operation()
-                } catch let error as PSQLError {
-                    // The server went away or refused: unavailable, with what it said (its description alone
-                    // is generic on purpose).
-                    throw RecordsError.unavailable("\(what): \(error.code) \(error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "")")
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let race = Race(continuation)
+            race.work.withLock {
+                $0 = Task {
+                    do {
+                        _ = race.answer(.success(try await operation()))
+                    } catch let error as PSQLError {
+                        // The server went away or refused: unavailable, with what it said (its description
+                        // alone is generic on purpose).
+                        let said = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? ""
+                        _ = race.answer(.failure(RecordsError.unavailable("\(what): \(error.code) \(said)")))
+                    } catch {
+                        _ = race.answer(.failure(error))
+                    }
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+            Task {
+                try? await Task.sleep(for: limit)
+                if race.answer(.failure(RecordsError.unavailable("\(what): no answer within \(limit)"))) { race.work.withLock { $0 }?.cancel() }
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw RecordsError.unavailable("\(what): no answer within \(limit)")
-            }
-            return value
         }
     }
 
-    deinit {
-        runner.cancel()
+    /// An operation against its deadline: whichever answers first resumes the caller.
+    private final class Race<T: Sendable>: Sendable {
+        let continuation: CheckedContinuation<T, any Error>
+        let answered = Mutex(false)
+        let work = Mutex<Task<Void, Never>?>(nil)
+
+        init(_ continuation: CheckedContinuation<T, any Error>) {
+            self.continuation = continuation
+        }
+
+        func answer(_ result: Result<T, any Error>) -> Bool {
+            let first = answered.withLock { done in
+                defer { done = true }
+                return !done
+            }
+            if first { continuation.resume(with: result) }
+            return first
+        }
     }
 
     private static func migrate(_ client: PostgresClient, logger: Logger) async throws {
@@ -230,9 +250,9 @@ public final class PostgresCallStore: CallStore, RecordingStore {
     static let readLimit: Duration = .seconds(5)
 
     public func call(_ uuid: UUID) async throws -> CallRecord? {
-        try? await flush()  // a read answers from what is written even when the batch cannot be written now
-        let (client, logger) = (client, logger)
+        let (client, logger, batcher) = (client, logger, batcher)
         return try await Self.bounded(Self.readLimit, "reading a call") {
+            try? await batcher.writeBatch()  // every save before the read, when it can be written
             let rows = try await client.query("SELECT \(unescaped: Self.columns) FROM call WHERE uuid = \(uuid)", logger: logger)
             for try await row in rows { return try Self.record(row) }
             return nil
@@ -240,9 +260,11 @@ public final class PostgresCallStore: CallStore, RecordingStore {
     }
 
     public func calls(_ query: CallQuery) async throws -> CallPage {
-        try? await flush()
-        let (client, logger) = (client, logger)
-        return try await Self.bounded(Self.readLimit, "listing calls") { try await Self.list(query, client: client, logger: logger) }
+        let (client, logger, batcher) = (client, logger, batcher)
+        return try await Self.bounded(Self.readLimit, "listing calls") {
+            try? await batcher.writeBatch()
+            return try await Self.list(query, client: client, logger: logger)
+        }
     }
 
     private static func list(_ query: CallQuery, client: PostgresClient, logger: Logger) async throws -> CallPage {

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOSSL
 import PatchbayConfiguration
 import PatchbayServer
+import Synchronization
 import Testing
 
 /// Two applications' keys, a certificate, and a gateway with records and the API on https.
@@ -83,9 +84,18 @@ final class ControlFixture: Sendable {
     }
 
     func stop() async {
+        stopped.withLock { $0 = true }
         try? await client.shutdown()
         await gateway.stop()
         tls.remove()
+    }
+
+    private let stopped = Mutex(false)
+
+    /// A test that threw before `stop()`: the client is shut down here (its own deinit would trap), and
+    /// the gateway is left to the process's end.
+    deinit {
+        if !stopped.withLock({ $0 }) { try? client.syncShutdown() }
     }
 
     /// A token as the Voice API's SDKs make it (claims application_id, iat, jti, exp = iat + 900).
