@@ -333,16 +333,24 @@ public final class PostgresCallStore: CallStore, RecordingStore {
     /// This gateway is alive, with `legs` legs, draining or not (its row in `node`, made on the first).
     public func heartbeat(legs: Int, draining: Bool, at time: Date = Date()) async throws {
         let now = time.timeIntervalSince1970
-        try await client.query(
-            """
-            INSERT INTO node (id, heartbeat, started, legs, draining) VALUES (\(nodeID), \(now), \(now), \(legs), \(draining))
-            ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat, legs = excluded.legs, draining = excluded.draining
-            """, logger: logger)
+        let (client, logger, me) = (client, logger, nodeID)
+        _ = try await Self.bounded(Self.readLimit, "writing the heartbeat") {
+            try await client.query(
+                """
+                INSERT INTO node (id, heartbeat, started, legs, draining) VALUES (\(me), \(now), \(now), \(legs), \(draining))
+                ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat, legs = excluded.legs, draining = excluded.draining
+                """, logger: logger)
+            return true
+        }
     }
 
     /// This gateway leaves the cluster (a clean stop: its legs are closed already).
     public func leave() async throws {
-        try await client.query("DELETE FROM node WHERE id = \(nodeID)", logger: logger)
+        let (client, logger, me) = (client, logger, nodeID)
+        _ = try await Self.bounded(Self.readLimit, "leaving the cluster") {
+            try await client.query("DELETE FROM node WHERE id = \(me)", logger: logger)
+            return true
+        }
     }
 
     /// The gateways of the cluster: id, last heartbeat, legs, draining.
@@ -362,8 +370,16 @@ public final class PostgresCallStore: CallStore, RecordingStore {
     public func reapDeadNodes(silentSince: Date, at time: Date, reason: String) async throws -> (nodes: [String], legs: [CallRecord]) {
         try await flush()
         let revision = batcher.takeRevision()
-        let (me, logger) = (nodeID, logger)
-        return try await client.withTransaction(logger: logger) { connection in
+        let (me, logger, client) = (nodeID, logger, client)
+        return try await Self.bounded(Self.readLimit, "looking for dead gateways") {
+            try await Self.reap(me: me, silentSince: silentSince, at: time, reason: reason, revision: revision, client: client, logger: logger)
+        }
+    }
+
+    private static func reap(
+        me: String, silentSince: Date, at time: Date, reason: String, revision: Int64, client: PostgresClient, logger: Logger
+    ) async throws -> (nodes: [String], legs: [CallRecord]) {
+        try await client.withTransaction(logger: logger) { connection in
             var dead: [String] = []
             let claimed = try await connection.query(
                 "DELETE FROM node WHERE id <> \(me) AND heartbeat < \(silentSince.timeIntervalSince1970) RETURNING id", logger: logger)
@@ -375,9 +391,9 @@ public final class PostgresCallStore: CallStore, RecordingStore {
                     UPDATE call SET status = CASE status WHEN 'answered' THEN 'completed' ELSE 'failed' END,
                         end_time = \(time.timeIntervalSince1970), end_reason = \(reason), revision = \(revision)
                     WHERE node_id = \(node) AND status IN ('started', 'answered')
-                    RETURNING \(unescaped: Self.columns)
+                    RETURNING \(unescaped: columns)
                     """, logger: logger)
-                for try await row in closed { legs.append(try Self.record(row)) }
+                for try await row in closed { legs.append(try record(row)) }
             }
             return (dead, legs)
         }

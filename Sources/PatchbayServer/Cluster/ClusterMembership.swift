@@ -71,8 +71,9 @@ final class ClusterMembership: Sendable {
     /// Stops beating and leaves the cluster (this gateway's legs were closed by its own shutdown).
     func stop() async {
         let task = loop.withLock { $0 }
-        task?.cancel()
-        await task?.value
+        guard let task else { return }  // never started: not in the table
+        task.cancel()
+        await task.value
         do {
             try await store.leave()
         } catch {
