@@ -353,22 +353,12 @@ public final class PostgresCallStore: CallStore, RecordingStore {
         }
     }
 
-    /// The gateways of the cluster: id, last heartbeat, legs, draining.
-    public func nodes() async throws -> [(id: String, heartbeat: Date, legs: Int, draining: Bool)] {
-        var out: [(id: String, heartbeat: Date, legs: Int, draining: Bool)] = []
-        let rows = try await client.query("SELECT id, heartbeat, legs, draining FROM node ORDER BY id", logger: logger)
-        for try await (id, heartbeat, legs, draining) in rows.decode((String, Double, Int, Bool).self) {
-            out.append((id, Date(timeIntervalSince1970: heartbeat), legs, draining))
-        }
-        return out
-    }
-
     /// Claims every other gateway silent since `silentSince` and closes its live legs (answered ones
     /// `completed`, the rest `failed`, ended at `time` with `reason`), in one transaction: of several
     /// survivors doing this at once, exactly one gets each dead gateway and its legs. Returns the
     /// gateways claimed and the legs closed, as they are now.
+    /// (The rows are another gateway's: this one's pending saves need not be written first.)
     public func reapDeadNodes(silentSince: Date, at time: Date, reason: String) async throws -> (nodes: [String], legs: [CallRecord]) {
-        try await flush()
         let revision = batcher.takeRevision()
         let (me, logger, client) = (nodeID, logger, client)
         return try await Self.bounded(Self.readLimit, "looking for dead gateways") {
